@@ -1,0 +1,637 @@
+"""Seed input: read seed questions from the user's files as `SeedQuestion` records.
+
+Supported inputs (chosen by file suffix; a directory is a saved Hugging Face dataset):
+
+- JSONL: ``.jsonl``, ``.ndjson`` (one JSON object per line; blank lines are ignored)
+- JSON: ``.json`` holding a list of objects, or ``{"data": [...]}``
+- CSV / TSV: ``.csv``, ``.tsv`` (first line is the header)
+- any of the above gzip-compressed: ``.jsonl.gz``, ``.json.gz``, ``.csv.gz`` ...
+- Parquet: ``.parquet`` / ``.pq`` (read in record batches through pyarrow)
+- a directory written by ``datasets.Dataset.save_to_disk``; for a ``DatasetDict`` every split
+  is read in order, or one split with ``path:split`` (e.g. ``data/gsm8k:train``)
+
+Everything streams (JSON files are the exception: a JSON document is parsed whole).
+
+Field mapping (`FieldMap`): every field left as ``None`` is auto-detected per row, by the first
+key present in the row, in this order:
+
+- question: ``question``, ``problem``, ``Question``, ``input``, ``prompt``, ``instruction``.
+  When the question was auto-detected and the row also has a ``body`` / ``Body`` field (ASDiv,
+  SVAMP), the body is prepended: ``"<body> <question>"``.
+- solution: ``solution``, ``Solution``. GSM8K rule: when the answer text ends in a
+  ``#### N`` line, that text is a worked solution: if no solution was found it becomes the
+  solution (whole text, ``#### N`` line included) and the answer becomes ``N``.
+- answer: ``answer``, ``final_answer``, ``target``, ``Answer``.
+- id: ``id``, ``unique_id``, ``ID``, ``idx``.
+
+Non-string answers, solutions and ids (numbers) are turned into strings (``145.0`` -> ``"145"``);
+empty strings and nulls count as absent. A field named explicitly in the `FieldMap` must be
+present in every row (otherwise the row is rejected, naming the field).
+
+Ids: a row without an id gets a stable one, ``<source>-`` + the first 16 hex digits of the
+SHA-256 of the normalised question (NFKC, whitespace collapsed, stripped), so the same question
+always gets the same id. ``source`` is the file stem (``gsm8k_train`` for
+``gsm8k_train.jsonl.gz``; the directory name for a HF dataset) unless given.
+
+Bad input: without ``skip_invalid`` the first problem raises `SeedInputError` with one line
+naming the file, the line/row, what is wrong and what to do. With ``skip_invalid`` each bad row
+(or unreadable file, counted as one entry with line 0) is yielded as a `RejectedRow` carrying a
+short reason code (see `REASONS`) and message, and reading goes on. Duplicate ids within one
+`read_seeds` call: the first row wins, later ones are rejected. `SeedReadStats` counts
+everything: ``read == ok + rejected`` always holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .records import RejectedRow, SeedQuestion
+
+__all__ = [
+    "FieldMap",
+    "SeedInputError",
+    "SeedReadStats",
+    "read_seeds",
+    "write_rejects",
+    "read_benchmark_questions",
+    "stable_seed_id",
+    "normalize_question",
+    "REASONS",
+]
+
+QUESTION_FIELDS = ("question", "problem", "Question", "input", "prompt", "instruction")
+BODY_FIELDS = ("body", "Body")
+SOLUTION_FIELDS = ("solution", "Solution")
+ANSWER_FIELDS = ("answer", "final_answer", "target", "Answer")
+ID_FIELDS = ("id", "unique_id", "ID", "idx")
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+JSON_SUFFIXES = {".json"}
+CSV_SUFFIXES = {".csv", ".tsv"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+TEXT_SUFFIXES = JSONL_SUFFIXES | JSON_SUFFIXES | CSV_SUFFIXES
+
+RAW_LIMIT = 2048
+PARQUET_BATCH = 4096
+
+#: reason codes used in `RejectedRow.reason` (prefix before ':') and `SeedReadStats.by_reason`
+REASONS = {
+    "invalid_json": "the line is not valid JSON",
+    "invalid_encoding": "the line is not valid UTF-8",
+    "not_object": "the row is not a JSON object",
+    "malformed_row": "a CSV row whose field count differs from the header",
+    "missing_question": "no question field in the row",
+    "empty_question": "the question is empty or null",
+    "non_string_question": "the question is not a string",
+    "missing_field": "a field named in the field map is absent",
+    "duplicate_id": "an id already seen in this input",
+    "missing_file": "the file does not exist",
+    "unknown_file_type": "the file type is not supported",
+    "unreadable_file": "the file cannot be read or parsed",
+    "empty_file": "the file holds no rows",
+}
+
+_GSM8K_ANSWER = re.compile(r"\n?####\s*(?P<answer>[^\n]*?)\s*$")
+_SPACE = re.compile(r"\s+")
+
+
+class SeedInputError(ValueError):
+    """Bad seed input. The message is one line: ``<file>:<line>: <what> ; <what to do>``."""
+
+    def __init__(self, message: str, *, file: str = "", line: int = 0, reason: str = ""):
+        super().__init__(message)
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+class FieldMap(BaseModel):
+    """Names of the fields to read; ``None`` means auto-detect (rules in the module docstring).
+
+    GSM8K needs nothing (``question`` / ``answer`` with ``#### N``); MATH needs nothing
+    (``problem`` / ``solution`` / ``answer``); for other files name the fields, e.g.
+    ``FieldMap(question="prompt_text", answer="gold")``.
+    """
+
+    question: str | None = Field(None, description="question field (--question-field)")
+    solution: str | None = Field(None, description="worked-solution field (--solution-field)")
+    answer: str | None = Field(None, description="final-answer field (--answer-field)")
+    id: str | None = Field(None, description="id field (--id-field)")
+    source: str | None = Field(None, description="per-row source/dataset-name field")
+
+
+class SeedReadStats(BaseModel):
+    """Counts for one `read_seeds` call; ``read == ok + rejected``."""
+
+    read: int = 0
+    ok: int = 0
+    rejected: int = 0
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    files: list[str] = Field(default_factory=list)
+
+    def add(self, item: SeedQuestion | RejectedRow) -> None:
+        self.read += 1
+        if isinstance(item, RejectedRow):
+            self.rejected += 1
+            code = item.reason.split(":", 1)[0]
+            self.by_reason[code] = self.by_reason.get(code, 0) + 1
+        else:
+            self.ok += 1
+
+    def summary(self) -> str:
+        """One line for the end of a run, e.g. ``read 10, ok 8, rejected 2 (invalid_json 2)``."""
+        line = f"read {self.read}, ok {self.ok}, rejected {self.rejected}"
+        if self.by_reason:
+            line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(self.by_reason.items())) + ")"
+        return line
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def normalize_question(text: str) -> str:
+    """NFKC, whitespace runs collapsed to one space, stripped (case is kept: $X$ != $x$)."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def stable_seed_id(question: str, source: str) -> str:
+    """``<source>-<first 16 hex of sha256(normalised question)>``."""
+    digest = hashlib.sha256(normalize_question(question).encode("utf-8")).hexdigest()[:16]
+    return f"{source}-{digest}" if source else digest
+
+
+def _truncate(text: str, limit: int = RAW_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…[truncated]"
+
+
+def _raw_of(row: Any) -> str:
+    if isinstance(row, str):
+        return _truncate(row)
+    try:
+        return _truncate(json.dumps(row, ensure_ascii=False, default=str))
+    except (TypeError, ValueError):
+        return _truncate(repr(row))
+
+
+def _as_text(value: Any) -> str | None:
+    """Scalar -> str; None / '' / NaN -> None; integral floats lose their '.0'."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:  # NaN (pandas-made CSV/Parquet)
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (int, str)):
+        text = str(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if text.strip() else None
+
+
+def _first_present(row: dict, names: Iterable[str]) -> str | None:
+    for name in names:
+        if name in row:
+            return name
+    return None
+
+
+def _split_source_suffix(path: Path) -> tuple[str, list[str]]:
+    """('gsm8k_train', ['.jsonl', '.gz']) for gsm8k_train.jsonl.gz."""
+    suffixes = [s.lower() for s in path.suffixes]
+    name = path.name
+    if suffixes and suffixes[-1] == ".gz" and len(suffixes) >= 2:
+        stem = name[: -len("".join(path.suffixes[-2:]))]
+        return stem or name, suffixes[-2:]
+    return path.stem or name, suffixes[-1:]
+
+
+# --- row sources: each yields (line_or_row, row_object_or_None, raw_text, error) ---------------
+# error is (reason, message) for a row that could not be decoded.
+
+_Raw = tuple[int, Any, str, tuple[str, str] | None]
+
+
+def _open_binary(path: Path, gz: bool):
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _iter_jsonl(path: Path, gz: bool) -> Iterator[_Raw]:
+    with _open_binary(path, gz) as f:
+        for lineno, bline in enumerate(f, 1):
+            try:
+                text = bline.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raw = bline.decode("utf-8", errors="replace")
+                yield lineno, None, raw, ("invalid_encoding", f"invalid UTF-8 ({e.reason} at byte {e.start})")
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield lineno, None, text.rstrip("\r\n"), ("invalid_json", f"invalid JSON ({e.msg} at col {e.colno})")
+                continue
+            yield lineno, obj, text.rstrip("\r\n"), None
+
+
+def _iter_json(path: Path, gz: bool) -> Iterator[_Raw]:
+    with _open_binary(path, gz) as f:
+        data = f.read()
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise _FileProblem("unreadable_file", f"not UTF-8 text ({e.reason} at byte {e.start})")
+    except json.JSONDecodeError as e:
+        raise _FileProblem("unreadable_file", f"invalid JSON ({e.msg} at line {e.lineno} col {e.colno})")
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list):
+        doc = doc["data"]
+    if not isinstance(doc, list):
+        raise _FileProblem(
+            "unreadable_file",
+            f"expected a JSON list of objects or {{\"data\": [...]}}, got a {type(doc).__name__}"
+            + (f" with keys {', '.join(list(doc)[:8])}" if isinstance(doc, dict) else ""),
+        )
+    for i, obj in enumerate(doc, 1):
+        yield i, obj, "", None
+
+
+def _iter_csv(path: Path, gz: bool, delimiter: str) -> Iterator[_Raw]:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    with _open_binary(path, gz) as fb:
+        f = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise _FileProblem("unreadable_file", f"cannot read CSV header ({e})")
+        if header is None:
+            return
+        header = [h.strip() for h in header]
+        start = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as e:
+                raise _FileProblem("unreadable_file", f"not UTF-8 text near line {start} ({e.reason})")
+            except csv.Error as e:
+                yield start, None, "", ("malformed_row", f"malformed CSV ({e})")
+                start = reader.line_num + 1
+                continue
+            line = start
+            start = reader.line_num + 1
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            raw = delimiter.join(cells)
+            if len(cells) != len(header):
+                yield line, None, raw, (
+                    "malformed_row",
+                    f"CSV row has {len(cells)} fields but the header has {len(header)}",
+                )
+                continue
+            yield line, dict(zip(header, cells)), raw, None
+
+
+def _iter_parquet(path: Path) -> Iterator[_Raw]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise _FileProblem("unreadable_file", f"not a readable Parquet file ({_one_line(e)})")
+    i = 0
+    for batch in pf.iter_batches(batch_size=PARQUET_BATCH):
+        for obj in batch.to_pylist():
+            i += 1
+            yield i, obj, "", None
+
+
+def _iter_hf(path: Path, split: str | None) -> Iterator[_Raw]:
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - optional dependency
+        raise _FileProblem("unreadable_file", f"reading a dataset directory needs `datasets` ({e})")
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as e:
+        raise _FileProblem(
+            "unreadable_file", f"not a saved Hugging Face dataset directory ({_one_line(e)})"
+        )
+    if isinstance(ds, datasets.DatasetDict):
+        if split is not None:
+            if split not in ds:
+                raise _FileProblem(
+                    "unreadable_file", f"no split {split!r} (splits: {', '.join(ds)})"
+                )
+            parts = [ds[split]]
+        else:
+            parts = [ds[name] for name in ds]
+    else:
+        if split is not None:
+            raise _FileProblem("unreadable_file", f"a single Dataset has no split {split!r}")
+        parts = [ds]
+    i = 0
+    for part in parts:
+        for batch in part.iter(batch_size=PARQUET_BATCH):
+            keys = list(batch)
+            n = len(batch[keys[0]]) if keys else 0
+            for j in range(n):
+                i += 1
+                yield i, {k: batch[k][j] for k in keys}, "", None
+
+
+class _FileProblem(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _resolve_path(spec: str | Path) -> tuple[Path, str | None, str]:
+    """(path, split, label) for 'dir', 'dir:split', or a file path."""
+    text = str(spec)
+    path = Path(text)
+    if not path.exists() and ":" in text:
+        head, _, split = text.rpartition(":")
+        if head and split and Path(head).is_dir():
+            return Path(head), split, f"{head}[{split}]"
+    return path, None, text
+
+
+def _rows_of(path: Path, split: str | None) -> Iterator[_Raw]:
+    if not path.exists():
+        raise _FileProblem("missing_file", "no such file")
+    if path.is_dir():
+        return _iter_hf(path, split)
+    _, suffixes = _split_source_suffix(path)
+    gz = suffixes[-1:] == [".gz"]
+    kind = suffixes[0] if suffixes else ""
+    if gz and kind not in TEXT_SUFFIXES:
+        kind = ".jsonl" if len(suffixes) == 1 else kind  # bare x.gz: assume JSONL
+    if kind in JSONL_SUFFIXES:
+        return _iter_jsonl(path, gz)
+    if kind in JSON_SUFFIXES:
+        return _iter_json(path, gz)
+    if kind in CSV_SUFFIXES:
+        return _iter_csv(path, gz, "\t" if kind == ".tsv" else ",")
+    if kind in PARQUET_SUFFIXES and not gz:
+        return _iter_parquet(path)
+    raise _FileProblem(
+        "unknown_file_type",
+        f"unknown file type {''.join(suffixes) or '(no suffix)'!r}; expected .jsonl, .ndjson, .json, "
+        ".csv, .tsv (optionally .gz), .parquet, or a saved Hugging Face dataset directory",
+    )
+
+
+# --- row -> SeedQuestion -----------------------------------------------------------------
+
+
+class _RowProblem(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _present_fields(row: dict) -> str:
+    keys = [str(k) for k in row]
+    shown = ", ".join(keys[:12]) + (", …" if len(keys) > 12 else "")
+    return shown or "(none)"
+
+
+def _extract_question(row: dict, fmap: FieldMap) -> str:
+    if fmap.question is not None:
+        if fmap.question not in row:
+            raise _RowProblem(
+                "missing_question",
+                f"no question field {fmap.question!r} (row has: {_present_fields(row)}); "
+                "fix --question-field",
+            )
+        name, auto = fmap.question, False
+    else:
+        name = _first_present(row, QUESTION_FIELDS)
+        if name is None:
+            raise _RowProblem(
+                "missing_question",
+                f"no question field (looked for {', '.join(QUESTION_FIELDS)}; row has: "
+                f"{_present_fields(row)}); pass --question-field NAME",
+            )
+        auto = True
+    value = row[name]
+    if value is None:
+        raise _RowProblem("empty_question", f"question field {name!r} is null")
+    if not isinstance(value, str):
+        raise _RowProblem(
+            "non_string_question",
+            f"question field {name!r} is a {type(value).__name__}, not a string",
+        )
+    if not value.strip():
+        raise _RowProblem("empty_question", f"question field {name!r} is empty")
+    if auto:
+        body_name = _first_present(row, BODY_FIELDS)
+        body = row.get(body_name) if body_name else None
+        if isinstance(body, str) and body.strip():
+            value = _join_body(body, value)
+    return value
+
+
+def _join_body(body: str, question: str) -> str:
+    body = body.strip()
+    if body and body[-1] not in ".!?;:,":
+        body += "."
+    return f"{body} {question.strip()}"
+
+
+def _optional(row: dict, explicit: str | None, candidates: tuple[str, ...], what: str) -> str | None:
+    if explicit is not None:
+        if explicit not in row:
+            raise _RowProblem(
+                "missing_field",
+                f"no {what} field {explicit!r} (row has: {_present_fields(row)}); "
+                f"fix --{what}-field",
+            )
+        return _as_text(row[explicit])
+    name = _first_present(row, candidates)
+    return _as_text(row[name]) if name is not None else None
+
+
+def _to_seed(row: Any, fmap: FieldMap, source: str) -> SeedQuestion:
+    if not isinstance(row, dict):
+        raise _RowProblem("not_object", f"row is a JSON {type(row).__name__}, not an object")
+    question = _extract_question(row, fmap)
+    solution = _optional(row, fmap.solution, SOLUTION_FIELDS, "solution")
+    answer = _optional(row, fmap.answer, ANSWER_FIELDS, "answer")
+    if answer is not None:
+        m = _GSM8K_ANSWER.search(answer)
+        if m and m.group("answer"):
+            if solution is None:
+                solution = answer
+            answer = m.group("answer")
+    row_source = source
+    if fmap.source is not None:
+        row_source = _as_text(row.get(fmap.source)) or source
+    seed_id = _optional(row, fmap.id, ID_FIELDS, "id")
+    if seed_id is None:
+        seed_id = stable_seed_id(question, row_source)
+    return SeedQuestion(
+        id=seed_id.strip(), question=question, solution=solution, answer=answer, source=row_source
+    )
+
+
+# --- public API ---------------------------------------------------------------------------
+
+
+def _location(label: str, line: int, row_based: bool) -> str:
+    if line <= 0:
+        return label
+    return f"{label}: row {line}" if row_based else f"{label}:{line}"
+
+
+def read_seeds(
+    paths: str | Path | Iterable[str | Path],
+    field_map: FieldMap | None = None,
+    *,
+    skip_invalid: bool = False,
+    source: str | None = None,
+    stats: SeedReadStats | None = None,
+) -> Iterator[SeedQuestion | RejectedRow]:
+    """Stream `SeedQuestion`s (and, with ``skip_invalid``, `RejectedRow`s) from seed files.
+
+    ``paths``: one path or several; a directory is a saved HF dataset (``dir:split`` for one
+    split). ``source`` overrides the file stem as the seeds' ``source``. Pass a `SeedReadStats`
+    as ``stats`` to have it filled as the generator runs. Raises `SeedInputError` on the first
+    problem unless ``skip_invalid``. See the module docstring for formats and field rules.
+    """
+    fmap = field_map or FieldMap()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    stats = stats if stats is not None else SeedReadStats()
+    seen: dict[str, str] = {}
+
+    def reject(label: str, line: int, row_based: bool, reason: str, message: str, raw: str,
+               hint: str) -> RejectedRow:
+        if not skip_invalid:
+            where = _location(label, line, row_based)
+            raise SeedInputError(f"{where}: {message}; {hint}", file=label, line=line, reason=reason)
+        item = RejectedRow(file=label, line=line, reason=f"{reason}: {message}", raw=_truncate(raw))
+        stats.add(item)
+        return item
+
+    for spec in paths:
+        path, split, label = _resolve_path(spec)
+        stats.files.append(label)
+        kind = _split_source_suffix(path)[1][:1]
+        row_based = path.is_dir() or bool(set(kind) & (PARQUET_SUFFIXES | JSON_SUFFIXES))
+        src = source if source is not None else (path.name if path.is_dir() else _split_source_suffix(path)[0])
+        count = 0
+        try:
+            for line, row, raw, error in _rows_of(path, split):
+                count += 1
+                if error is not None:
+                    reason, message = error
+                    yield reject(label, line, row_based, reason, message, raw,
+                                 "fix the line or pass --skip-invalid")
+                    continue
+                try:
+                    seed = _to_seed(row, fmap, src)
+                except _RowProblem as p:
+                    yield reject(label, line, row_based, p.reason, p.message, raw or _raw_of(row),
+                                 "fix the row or pass --skip-invalid")
+                    continue
+                where = _location(label, line, row_based)
+                first = seen.get(seed.id)
+                if first is not None:
+                    yield reject(
+                        label, line, row_based, "duplicate_id",
+                        f"duplicate id {seed.id!r} (first seen at {first})",
+                        raw or _raw_of(row),
+                        "remove the duplicate row or give it its own id, or pass --skip-invalid "
+                        "(the first row is kept)",
+                    )
+                    continue
+                seen[seed.id] = where
+                stats.add(seed)
+                yield seed
+        except _FileProblem as p:
+            hint = {
+                "missing_file": "check the path",
+                "unknown_file_type": "convert the file or rename it with a supported suffix",
+            }.get(p.reason, "check the file, or pass --skip-invalid to skip it")
+            yield reject(label, 0, row_based, p.reason, p.message, "", hint)
+            continue
+        except (OSError, EOFError) as e:
+            yield reject(label, 0, row_based, "unreadable_file", f"cannot read ({_one_line(e)})", "",
+                         "check the file, or pass --skip-invalid to skip it")
+            continue
+        if count == 0:
+            yield reject(label, 0, row_based, "empty_file", "empty file (no rows)", "",
+                         "check the path or the step that produced the file")
+
+
+def write_rejects(rows: Iterable[RejectedRow], path: str | Path, *, append: bool = False) -> int:
+    """Write rejected rows as JSONL (one `RejectedRow` per line); returns how many."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(row.model_dump_json() + "\n")
+            n += 1
+    return n
+
+
+def read_benchmark_questions(path: str | Path) -> Iterator[tuple[str, str]]:
+    """Yield ``(id, question text)`` for every row of a benchmark file (for decontamination).
+
+    Uses the same formats and auto-detection as `read_seeds`, so it handles GSM8K
+    (question), MATH (problem), SVAMP (Body + Question), ASDiv (body + question), MAWPS (input)
+    and CollegeMath (question): split body/question texts are joined as ``"<body> <question>"``.
+    The id is ``<file stem>-<native id>`` when the row has one (``id``, ``unique_id``, ``ID``,
+    ``idx``), else ``<file stem>-<row number>``. Duplicate questions are kept (a benchmark is
+    what it is); a row with no usable question raises `SeedInputError`.
+    """
+    path_obj, split, label = _resolve_path(path)
+    src = path_obj.name if path_obj.is_dir() else _split_source_suffix(path_obj)[0]
+    fmap = FieldMap()
+    count = 0
+    try:
+        for line, row, _raw, error in _rows_of(path_obj, split):
+            count += 1
+            if error is not None:
+                raise SeedInputError(f"{label}:{line}: {error[1]}; fix the benchmark file",
+                                     file=label, line=line, reason=error[0])
+            try:
+                if not isinstance(row, dict):
+                    raise _RowProblem("not_object", f"row is a {type(row).__name__}, not an object")
+                text = _extract_question(row, fmap)
+            except _RowProblem as p:
+                raise SeedInputError(f"{label}:{line}: {p.message}", file=label, line=line,
+                                     reason=p.reason) from None
+            native = _as_text(row[name]) if (name := _first_present(row, ID_FIELDS)) else None
+            yield f"{src}-{native if native is not None else line}", text
+    except _FileProblem as p:
+        raise SeedInputError(f"{label}: {p.message}", file=label, reason=p.reason) from None
+    if count == 0:
+        raise SeedInputError(f"{label}: empty file (no rows)", file=label, reason="empty_file")
