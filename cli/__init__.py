@@ -1,0 +1,1 @@
+"""graphgen's command line (installed as `graphgen_cli`): thin click wrappers over the library."""

@@ -1,0 +1,90 @@
+"""Options and plumbing shared by the commands: settings, store, LLM client, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any
+
+import click
+
+from graphgen.config import Settings, load_settings
+from graphgen.store import GraphStore, StoreError, open_store
+
+
+def store_options(f):
+    """--db / --store / --neo4j-*: where the concept graph lives."""
+    for decorator in reversed([
+        click.option("--db", type=click.Path(dir_okay=False), help="SQLite workspace file [default: ./graphgen.db; env GRAPHGEN_DB]"),
+        click.option("--store", "store_kind", type=click.Choice(["sqlite", "neo4j"]), help="graph store [default: sqlite; env GRAPHGEN_STORE; neo4j when NEO4J_URI is set]"),
+        click.option("--neo4j-uri", help="e.g. bolt://localhost:7687 [env NEO4J_URI]"),
+        click.option("--neo4j-user", help="[env NEO4J_USERNAME, default neo4j]"),
+        click.option("--neo4j-database", help="[env NEO4J_DATABASE] (password: env NEO4J_PASSWORD only)"),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def llm_options(f):
+    """Endpoint, model and limits for commands that call an LLM."""
+    for decorator in reversed([
+        click.option("--base-url", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL] (key: env OPENAI_API_KEY)"),
+        click.option("--model", help="model name [env GRAPHGEN_MODEL; default gpt-4o-mini]"),
+        click.option("--concurrency", type=int, help="requests in flight [env GRAPHGEN_CONCURRENCY; default 16]"),
+        click.option("--rpm", type=int, help="requests per minute limit [env GRAPHGEN_RPM]"),
+        click.option("--tpm", type=int, help="tokens per minute limit [env GRAPHGEN_TPM]"),
+        click.option("--temperature", type=float, help="sampling temperature"),
+        click.option("--max-tokens", type=int, help="completion token limit per call"),
+        click.option("--timeout", type=float, help="seconds per request [default 120]"),
+        click.option("--structured-output", type=click.Choice(["json_schema", "json_object", "text"]), help="how to ask for JSON [default json_schema, falls back automatically]"),
+        click.option("--cache", "cache_path", help="response cache file, or 'off' [default ./graphgen-cache.db; env GRAPHGEN_CACHE]"),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def settings_from(ctx: click.Context, **opts: Any) -> Settings:
+    llm = {k: opts.get(k) for k in ("base_url", "model", "concurrency", "rpm", "tpm", "temperature",
+                                     "max_tokens", "timeout", "structured_output", "cache_path")}
+    store = {
+        "path": opts.get("db"), "kind": opts.get("store_kind"), "neo4j_uri": opts.get("neo4j_uri"),
+        "neo4j_username": opts.get("neo4j_user"), "neo4j_database": opts.get("neo4j_database"),
+    }
+    if opts.get("neo4j_uri") and not opts.get("store_kind"):
+        store["kind"] = "neo4j"
+    try:
+        return load_settings(ctx.obj.get("config"), overrides={"llm": llm, "store": store})
+    except ValueError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+
+
+def open_graph_store(settings: Settings) -> GraphStore:
+    try:
+        return open_store(settings.store)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def friendly_errors(f):
+    """Known, user-fixable errors become one line on stderr and exit code 1."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from graphgen.extract import AnnotationError
+        from graphgen.seeds import SeedInputError
+
+        try:
+            return f(*args, **kwargs)
+        except (SeedInputError, AnnotationError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: finished work is saved; run the same command again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -1,0 +1,22 @@
+"""`graphgen` entry point: one click group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from graphgen_cli.extract import extract
+from graphgen_cli.graph import graph
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML config file [default: ./graphgen.toml if present; env GRAPHGEN_CONFIG]")
+@click.version_option(package_name="graphgen")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """graphgen: seed math questions -> concept graph -> new questions with solutions."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+cli.add_command(extract)
+cli.add_command(graph)

@@ -1,0 +1,144 @@
+"""Configuration: pydantic models loaded from a TOML file, then environment, then flags.
+
+Precedence (later wins): defaults < config file (`graphgen.toml` in the working directory,
+or `--config FILE` / `GRAPHGEN_CONFIG`) < environment < command-line flags.
+
+Environment: OPENAI_BASE_URL, OPENAI_API_KEY, GRAPHGEN_MODEL, GRAPHGEN_CONCURRENCY,
+GRAPHGEN_RPM, GRAPHGEN_TPM, GRAPHGEN_TIMEOUT, GRAPHGEN_MAX_RETRIES, GRAPHGEN_CACHE,
+GRAPHGEN_DB, GRAPHGEN_STORE, NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class Price(BaseModel):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+
+
+# Prices in USD per 1M tokens; override or extend with [llm.prices."model-name"] in the config.
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o-mini": Price(input=0.15, output=0.60),
+    "gpt-4o": Price(input=2.50, output=10.00),
+    "gpt-4.1-mini": Price(input=0.40, output=1.60),
+    "gpt-4.1": Price(input=2.00, output=8.00),
+    "gpt-4.1-nano": Price(input=0.10, output=0.40),
+    "gpt-3.5-turbo": Price(input=0.50, output=1.50),
+    "text-embedding-3-large": Price(input=0.13, output=0.0),
+    "text-embedding-3-small": Price(input=0.02, output=0.0),
+}
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = OpenAI")
+    api_key: SecretStr | None = Field(None, description="never logged, cached or stored")
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.0
+    max_tokens: int | None = 1024
+    seed: int | None = None
+    concurrency: int = 16
+    rpm: int | None = Field(None, description="requests per minute limit")
+    tpm: int | None = Field(None, description="tokens per minute limit")
+    timeout: float = 120.0
+    max_retries: int = 6
+    max_reasks: int = 2
+    structured_output: Literal["json_schema", "json_object", "text"] = Field(
+        "json_schema",
+        description="how to ask for JSON; replies are parsed and validated whichever is used",
+    )
+    cache_path: Path | None = Field(Path("graphgen-cache.db"), description="None disables the cache")
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    def price_for(self, model: str) -> Price | None:
+        return self.prices.get(model) or DEFAULT_PRICES.get(model)
+
+
+class StoreSettings(BaseModel):
+    kind: Literal["sqlite", "neo4j"] = "sqlite"
+    path: Path = Path("graphgen.db")
+    neo4j_uri: str | None = None
+    neo4j_username: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str | None = None
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field("all-MiniLM-L6-v2", description="sentence-transformers name or path, or an API model")
+    provider: Literal["sentence-transformers", "openai"] = "sentence-transformers"
+    batch_size: int = 64
+
+
+class Settings(BaseModel):
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+
+_ENV: dict[str, tuple[str, str]] = {
+    "OPENAI_BASE_URL": ("llm", "base_url"),
+    "OPENAI_API_KEY": ("llm", "api_key"),
+    "GRAPHGEN_MODEL": ("llm", "model"),
+    "GRAPHGEN_CONCURRENCY": ("llm", "concurrency"),
+    "GRAPHGEN_RPM": ("llm", "rpm"),
+    "GRAPHGEN_TPM": ("llm", "tpm"),
+    "GRAPHGEN_TIMEOUT": ("llm", "timeout"),
+    "GRAPHGEN_MAX_RETRIES": ("llm", "max_retries"),
+    "GRAPHGEN_STRUCTURED_OUTPUT": ("llm", "structured_output"),
+    "GRAPHGEN_CACHE": ("llm", "cache_path"),
+    "GRAPHGEN_STORE": ("store", "kind"),
+    "GRAPHGEN_DB": ("store", "path"),
+    "NEO4J_URI": ("store", "neo4j_uri"),
+    "NEO4J_USERNAME": ("store", "neo4j_username"),
+    "NEO4J_PASSWORD": ("store", "neo4j_password"),
+    "NEO4J_DATABASE": ("store", "neo4j_database"),
+    "GRAPHGEN_EMBEDDING_MODEL": ("embedding", "model"),
+    "GRAPHGEN_EMBEDDING_PROVIDER": ("embedding", "provider"),
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Defaults < file < environment < overrides (e.g. CLI flags; None values ignored)."""
+    env = dict(os.environ if env is None else env)
+    data: dict[str, Any] = {}
+    path = Path(config_file or env.get("GRAPHGEN_CONFIG") or "graphgen.toml")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: invalid TOML: {exc}") from None
+    elif config_file:
+        raise ValueError(f"{path}: config file not found")
+    from_env: dict[str, dict[str, Any]] = {}
+    for var, (section, key) in _ENV.items():
+        if env.get(var):
+            from_env.setdefault(section, {})[key] = env[var]
+    # A Neo4j URI in the environment selects the Neo4j store unless the store is set explicitly.
+    if env.get("NEO4J_URI") and not env.get("GRAPHGEN_STORE"):
+        from_env.setdefault("store", {})["kind"] = "neo4j"
+    data = _merge(_merge(data, from_env), overrides or {})
+    if str(data.get("llm", {}).get("cache_path", "")).lower() in ("off", "none", "false", "0"):
+        data["llm"]["cache_path"] = None
+    return Settings.model_validate(data)

@@ -1,0 +1,226 @@
+"""Stage 1: concept extraction (MathScale): 1-2 topics and 1-5 knowledge points per seed.
+
+Resumable by construction: a run is one keyed unit per seed; extractions are flushed to the
+store in small transactions as they arrive, seeds that already have one are skipped, and
+the LLM response cache means a unit interrupted mid-flight is not paid for twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from graphgen.llm import LLMClient, LLMJob, LLMResult
+from graphgen.prompts import load_prompt
+from graphgen.records import Extraction, ExtractionOutput, RejectedRow, RunSummary, SeedQuestion
+from graphgen.runner import run_jobs
+from graphgen.store.base import GraphStore
+
+EXTRACT_PROMPT = "extract_v1"
+ANNOTATION_MODEL = "human-annotation"
+
+
+class ConceptExtractor:
+    """Turns seeds into LLM jobs and LLM results into Extraction records."""
+
+    def __init__(self, prompt_version: str = EXTRACT_PROMPT, include_solution: bool = False):
+        self.prompt = load_prompt(prompt_version)
+        self.include_solution = include_solution
+
+    def messages(self, seed: SeedQuestion) -> list[dict[str, str]]:
+        block = f"\nReference solution:\n{seed.solution}\n" if self.include_solution and seed.solution else ""
+        return self.prompt.messages(question=seed.question, solution_block=block)
+
+    def job(self, seed: SeedQuestion) -> LLMJob:
+        return LLMJob(
+            key=seed.id,
+            messages=self.messages(seed),
+            output=ExtractionOutput,
+            schema_name="extraction",
+            payload=seed,
+        )
+
+    def to_extraction(self, seed_id: str, result: LLMResult) -> Extraction:
+        out: ExtractionOutput = result.value  # type: ignore[assignment]
+        return Extraction(
+            seed_id=seed_id,
+            topics=out.topics,
+            knowledge_points=out.knowledge_points,
+            model=result.usage.model,
+            prompt_version=self.prompt.version,
+            usage=result.usage,
+        )
+
+
+class ExtractionFailure(BaseModel):
+    seed_id: str
+    error: str
+    raw: str | None = None
+
+
+class _Flusher:
+    """Buffers records and writes them in small transactions (count or age bound)."""
+
+    def __init__(self, write, every: int = 256, seconds: float = 2.0):
+        self.write, self.every, self.seconds = write, every, seconds
+        self.buffer: list = []
+        self.last = time.monotonic()
+
+    def add(self, item) -> None:
+        self.buffer.append(item)
+        if len(self.buffer) >= self.every or time.monotonic() - self.last > self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.write(self.buffer)
+            self.buffer = []
+        self.last = time.monotonic()
+
+
+def ingest_seeds(
+    store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], summary: RunSummary,
+    rejects: list[RejectedRow],
+) -> list[str]:
+    """Store seeds in batches; returns their ids in input order, rejects collected."""
+    ids: list[str] = []
+    batch: list[SeedQuestion] = []
+    for item in items:
+        if isinstance(item, RejectedRow):
+            summary.read += 1
+            summary.rejected += 1
+            rejects.append(item)
+            continue
+        summary.read += 1
+        ids.append(item.id)
+        batch.append(item)
+        if len(batch) >= 2000:
+            store.add_seeds(batch)
+            batch = []
+    if batch:
+        store.add_seeds(batch)
+    return ids
+
+
+def pending_seeds(store: GraphStore, seed_ids: list[str], summary: RunSummary) -> list[str]:
+    done = store.extracted_seed_ids()
+    todo = [i for i in dict.fromkeys(seed_ids) if i not in done]
+    summary.skipped_done = len(set(seed_ids)) - len(todo)
+    return todo
+
+
+def run_extraction(
+    store: GraphStore,
+    client: LLMClient,
+    seed_ids: list[str],
+    summary: RunSummary,
+    *,
+    extractor: ConceptExtractor | None = None,
+    failures_path: Path | None = None,
+    quiet: bool = False,
+) -> list[ExtractionFailure]:
+    """Extract concepts for the given seeds (already in the store) and rebuild the graph.
+
+    Extractions are written as they arrive, so a kill loses at most the replies in flight,
+    and those are in the response cache."""
+    extractor = extractor or ConceptExtractor()
+    failures: list[ExtractionFailure] = []
+    flusher = _Flusher(store.add_extractions)
+    fail_file = failures_path.open("w", encoding="utf-8") if failures_path else None
+
+    def sink(job: LLMJob, result: LLMResult) -> None:
+        if result.usage.cached:
+            summary.cached += 1
+        summary.prompt_tokens += result.usage.prompt_tokens
+        summary.completion_tokens += result.usage.completion_tokens
+        summary.cost_usd += result.usage.cost_usd
+        if result.value is None:
+            summary.failed += 1
+            failure = ExtractionFailure(seed_id=job.key, error=result.error or "no valid reply", raw=result.raw)
+            failures.append(failure)
+            if fail_file:
+                fail_file.write(failure.model_dump_json() + "\n")
+                fail_file.flush()
+            return
+        summary.extracted += 1
+        flusher.add(extractor.to_extraction(job.key, result))
+
+    def jobs() -> Iterator[LLMJob]:
+        # Seeds are read from the store in chunks so memory does not grow with the input.
+        for start in range(0, len(seed_ids), 1000):
+            for seed in store.seeds(seed_ids[start : start + 1000]):
+                yield extractor.job(seed)
+
+    try:
+        run_jobs(client, jobs(), sink, total=len(seed_ids), label="extract", quiet=quiet)
+    finally:
+        flusher.flush()
+        if fail_file:
+            fail_file.close()
+    store.rebuild_graph()
+    return failures
+
+
+def estimate_dry_run(
+    store: GraphStore, seed_ids: list[str], extractor: ConceptExtractor, model: str,
+    price, completion_tokens_per_seed: int = 60,
+) -> dict:
+    """Render every prompt and count tokens (tiktoken when installed, else chars/4)."""
+    try:
+        import tiktoken
+
+        enc = tiktoken.get_encoding("o200k_base")
+        count = lambda text: len(enc.encode(text))  # noqa: E731
+        method = "tiktoken o200k_base"
+    except Exception:  # tiktoken missing or its data not available offline
+        count = lambda text: max(1, len(text) // 4)  # noqa: E731
+        method = "chars/4"
+    prompt_tokens, first = 0, None
+    for start in range(0, len(seed_ids), 1000):
+        for seed in store.seeds(seed_ids[start : start + 1000]):
+            msgs = extractor.messages(seed)
+            first = first or msgs
+            prompt_tokens += sum(count(m["content"]) + 4 for m in msgs)
+    completion = completion_tokens_per_seed * len(seed_ids)
+    cost = None
+    if price is not None:
+        cost = (prompt_tokens * price.input + completion * price.output) / 1e6
+    return {
+        "seeds": len(seed_ids), "model": model, "prompt_tokens": prompt_tokens,
+        "completion_tokens_estimate": completion, "cost_usd_estimate": cost,
+        "token_count_method": method, "first_prompt": first,
+    }
+
+
+class AnnotationError(ValueError):
+    pass
+
+
+def read_annotations(path: Path, known_seed_ids: set[str]) -> Iterator[Extraction]:
+    """Hand-written annotations: JSONL of {"seed_id", "topics", "knowledge_points"}."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                out = ExtractionOutput.model_validate(
+                    {"topics": data.get("topics"), "knowledge_points": data.get("knowledge_points")}
+                )
+                seed_id = data["seed_id"]
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+                msg = str(exc).splitlines()[0]
+                raise AnnotationError(f"{path}:{lineno}: invalid annotation ({msg})") from None
+            if seed_id not in known_seed_ids:
+                raise AnnotationError(
+                    f"{path}:{lineno}: seed_id {seed_id!r} is not among the seeds given; "
+                    "pass the seed file the annotations were written for"
+                )
+            yield Extraction(
+                seed_id=seed_id, topics=out.topics, knowledge_points=out.knowledge_points,
+                model=ANNOTATION_MODEL, prompt_version="annotations",
+            )

@@ -1,0 +1,142 @@
+"""Build the weighted concept graph from extractions (pure: records in, records out).
+
+Nodes: topics and knowledge points, merged by canonical name (graphgen.normalize).
+Edges: for every seed, every pair of its concepts co-occurs once. Three kinds:
+topic-topic, topic-kp, kp-kp. `count` is the number of seeds in which the pair co-occurs;
+`weight` = count / sqrt(freq(a) * freq(b)) (cosine association, in (0, 1]), so that an edge
+between two very frequent concepts is not automatically "strong". The sampler walks
+proportionally to `count` by default, as MathScale does, or to `weight` on request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+
+from graphgen.normalize import canonical_name
+from graphgen.records import Concept, ConceptEdge, ConceptKind, EdgeKind, Extraction, Mention
+
+_KIND_ORDER = {ConceptKind.topic: 0, ConceptKind.knowledge_point: 1}
+
+
+def mentions_of(extraction: Extraction) -> list[tuple[str, ConceptKind, str, str]]:
+    """(concept_id, kind, canonical, surface) for each distinct concept of one extraction."""
+    out: dict[str, tuple[str, ConceptKind, str, str]] = {}
+    for kind, names in (
+        (ConceptKind.topic, extraction.topics),
+        (ConceptKind.knowledge_point, extraction.knowledge_points),
+    ):
+        for surface in names:
+            canon = canonical_name(surface)
+            if not canon:
+                continue
+            cid = f"{kind.value}:{canon}"
+            out.setdefault(cid, (cid, kind, canon, surface.strip()))
+    return list(out.values())
+
+
+def edge_kind(a: ConceptKind, b: ConceptKind) -> EdgeKind:
+    if a is ConceptKind.topic and b is ConceptKind.topic:
+        return EdgeKind.topic_topic
+    if a is ConceptKind.knowledge_point and b is ConceptKind.knowledge_point:
+        return EdgeKind.kp_kp
+    return EdgeKind.topic_kp
+
+
+def build_graph(extractions: Iterable[Extraction]) -> tuple[list[Concept], list[ConceptEdge], list[Mention]]:
+    """Concepts (sorted by id), edges (sorted by source, target) and mentions."""
+    seeds_of: dict[str, list[str]] = defaultdict(list)
+    surfaces: dict[str, Counter[str]] = defaultdict(Counter)
+    kind_of: dict[str, ConceptKind] = {}
+    canon_of: dict[str, str] = {}
+    pair_seeds: dict[tuple[str, str], list[str]] = defaultdict(list)
+    mentions: list[Mention] = []
+
+    for ex in extractions:
+        found = mentions_of(ex)
+        for cid, kind, canon, surface in found:
+            seeds_of[cid].append(ex.seed_id)
+            surfaces[cid][surface] += 1
+            kind_of[cid] = kind
+            canon_of[cid] = canon
+            mentions.append(Mention(seed_id=ex.seed_id, concept_id=cid))
+        # topics first, then by id: the topic is always the source of a topic-kp edge
+        ordered = sorted((c[0] for c in found), key=lambda c: (_KIND_ORDER[kind_of[c]], c))
+        for a, b in combinations(ordered, 2):
+            pair_seeds[(a, b)].append(ex.seed_id)
+
+    concepts = [
+        Concept(
+            id=cid,
+            kind=kind_of[cid],
+            name=canon_of[cid],
+            # most frequent surface form; ties broken alphabetically for determinism
+            display_name=min(surfaces[cid].items(), key=lambda kv: (-kv[1], kv[0]))[0],
+            frequency=len(seeds),
+            seed_ids=sorted(seeds),
+        )
+        for cid, seeds in sorted(seeds_of.items())
+    ]
+    freq = {c.id: c.frequency for c in concepts}
+    edges = [
+        ConceptEdge(
+            source=a,
+            target=b,
+            kind=edge_kind(kind_of[a], kind_of[b]),
+            count=len(seeds),
+            weight=len(seeds) / math.sqrt(freq[a] * freq[b]),
+            seed_ids=sorted(seeds),
+        )
+        for (a, b), seeds in sorted(pair_seeds.items())
+    ]
+    return concepts, edges, mentions
+
+
+def to_networkx(concepts: Iterable[Concept], edges: Iterable[ConceptEdge]):
+    """An undirected networkx Graph with the records' fields as attributes (for GraphML etc.)."""
+    import networkx as nx
+
+    g = nx.Graph()
+    for c in concepts:
+        g.add_node(c.id, kind=c.kind.value, name=c.name, display_name=c.display_name,
+                   frequency=c.frequency, seeds=len(c.seed_ids))
+    for e in edges:
+        g.add_edge(e.source, e.target, kind=e.kind.value, count=e.count, weight=e.weight)
+    return g
+
+
+def graph_report(concepts: list[Concept], edges: list[ConceptEdge], top: int = 10) -> dict:
+    """Counts, degree distribution and top concepts, as plain data for printing."""
+    degree: Counter[str] = Counter()
+    for e in edges:
+        degree[e.source] += 1
+        degree[e.target] += 1
+    report: dict = {"concepts": dict(Counter(c.kind.value for c in concepts)),
+                    "edges": dict(Counter(e.kind.value for e in edges))}
+    for kind in ConceptKind:
+        degs = sorted(degree[c.id] for c in concepts if c.kind is kind)
+        if not degs:
+            continue
+        buckets = Counter(_bucket(d) for d in degs)
+        report[f"{kind.value}_degree"] = {
+            "min": degs[0], "median": degs[len(degs) // 2], "max": degs[-1],
+            "mean": round(sum(degs) / len(degs), 2),
+            "histogram": {b: buckets[b] for b in _BUCKETS if buckets[b]},
+        }
+        ranked = sorted((c for c in concepts if c.kind is kind), key=lambda c: (-c.frequency, c.id))
+        report[f"top_{kind.value}"] = [
+            {"name": c.display_name, "frequency": c.frequency, "degree": degree[c.id]} for c in ranked[:top]
+        ]
+    return report
+
+
+_BUCKETS = ["0", "1", "2-4", "5-9", "10-19", "20-49", "50-99", "100+"]
+
+
+def _bucket(d: int) -> str:
+    for label, hi in (("0", 0), ("1", 1), ("2-4", 4), ("5-9", 9), ("10-19", 19), ("20-49", 49), ("50-99", 99)):
+        if d <= hi:
+            return label
+    return "100+"

@@ -1,0 +1,162 @@
+"""Typed records that flow between pipeline stages.
+
+Every stage takes and returns these pydantic models; files, the LLM and stores sit at the
+edges. `schema/` holds the JSON Schema of each (see graphgen.schemas), and a test fails when
+a model and its schema drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConceptKind(str, Enum):
+    topic = "topic"
+    knowledge_point = "kp"
+
+
+class EdgeKind(str, Enum):
+    topic_topic = "topic-topic"
+    topic_kp = "topic-kp"
+    kp_kp = "kp-kp"
+
+
+class SeedQuestion(BaseModel):
+    """One seed problem as read from the user's files."""
+
+    id: str
+    question: str
+    solution: str | None = None
+    answer: str | None = None
+    source: str = Field("", description="dataset name the seed came from (file stem unless told)")
+
+
+# --- LLM outputs (their schemas are sent as response_format) ---------------------------
+
+
+class ExtractionOutput(BaseModel):
+    """What the LLM returns for one seed: MathScale's 1-2 topics and 1-5 knowledge points."""
+
+    model_config = ConfigDict(extra="forbid")
+    topics: list[str] = Field(min_length=1, max_length=2)
+    knowledge_points: list[str] = Field(min_length=1, max_length=5)
+
+
+class GeneratedQA(BaseModel):
+    """What the LLM returns when writing (or fusing) a question."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1)
+    solution: str = Field(min_length=1, description="step-by-step solution")
+    answer: str = Field(min_length=1, description="final answer only")
+
+
+# --- Stage records -----------------------------------------------------------------------
+
+
+class LLMUsage(BaseModel):
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+
+
+class Extraction(BaseModel):
+    """Concepts extracted for one seed (names as the LLM or annotator wrote them)."""
+
+    seed_id: str
+    topics: list[str]
+    knowledge_points: list[str]
+    model: str = ""
+    prompt_version: str = ""
+    usage: LLMUsage | None = None
+
+
+class Concept(BaseModel):
+    id: str = Field(description="'<kind>:<canonical name>', stable across runs and stores")
+    kind: ConceptKind
+    name: str = Field(description="canonical (normalised) name used for merging")
+    display_name: str = Field(description="most frequent surface form")
+    frequency: int = Field(0, description="number of seeds that mention the concept")
+    seed_ids: list[str] = Field(default_factory=list, description="provenance: supporting seeds")
+
+
+class ConceptEdge(BaseModel):
+    """Undirected co-occurrence edge; `source` < `target` for topic-topic and kp-kp,
+    and source is the topic for topic-kp."""
+
+    source: str
+    target: str
+    kind: EdgeKind
+    count: int = Field(description="number of seeds in which both concepts occur")
+    weight: float = Field(description="count / sqrt(freq(source) * freq(target)), in (0, 1]")
+    seed_ids: list[str] = Field(default_factory=list, description="provenance: supporting seeds")
+
+
+class Mention(BaseModel):
+    seed_id: str
+    concept_id: str
+
+
+class ConceptSample(BaseModel):
+    """One random-walk combination of concepts (MathScale)."""
+
+    id: str
+    topics: list[str] = Field(description="concept ids")
+    knowledge_points: list[str] = Field(description="concept ids")
+    walk: list[str] = Field(description="concept ids in the order the walk visited them")
+    exemplar_seed_ids: list[str] = Field(default_factory=list)
+
+
+class FusionPair(BaseModel):
+    id: str
+    seed_a: str
+    seed_b: str
+    similarity: float
+    method: Literal["embedding-exact", "embedding-approx", "graph"] = "embedding-exact"
+
+
+class GeneratedQuestion(BaseModel):
+    """A generated (or fused) question with its full lineage."""
+
+    id: str
+    kind: Literal["concepts", "fusion"]
+    status: Literal["ok", "failed"] = "ok"
+    question: str = ""
+    solution: str = ""
+    answer: str = ""
+    error: str | None = None
+    raw: str | None = Field(None, description="raw model text when the reply never validated")
+    # lineage
+    sample_id: str | None = None
+    concept_ids: list[str] = Field(default_factory=list)
+    exemplar_seed_ids: list[str] = Field(default_factory=list)
+    seed_ids: list[str] = Field(default_factory=list, description="fusion: the two source seeds")
+    similarity: float | None = None
+    strategy: str | None = None
+    model: str = ""
+    prompt_version: str = ""
+    usage: LLMUsage | None = None
+
+
+class RejectedRow(BaseModel):
+    file: str
+    line: int = Field(description="1-based line (JSONL/CSV) or row index (JSON/Parquet/HF)")
+    reason: str
+    raw: str = ""
+
+
+class RunSummary(BaseModel):
+    read: int = 0
+    rejected: int = 0
+    extracted: int = 0
+    cached: int = 0
+    skipped_done: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0

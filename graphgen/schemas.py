@@ -1,0 +1,59 @@
+"""JSON Schemas in `schema/`, generated from the pydantic models.
+
+LLM output schemas are what the client sends as `response_format`; record schemas describe
+every file graphgen writes. `python -m graphgen.schemas` regenerates them; a test fails when
+a model and its checked-in schema drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import import_module
+from importlib.resources import files
+from pathlib import Path
+
+from pydantic import BaseModel
+
+# schema file name -> "module:Model"
+SCHEMAS: dict[str, str] = {
+    # LLM outputs
+    "extraction": "graphgen.records:ExtractionOutput",
+    "generated_qa": "graphgen.records:GeneratedQA",
+    # record files
+    "seed_question": "graphgen.records:SeedQuestion",
+    "extraction_record": "graphgen.records:Extraction",
+    "concept": "graphgen.records:Concept",
+    "concept_edge": "graphgen.records:ConceptEdge",
+    "concept_sample": "graphgen.records:ConceptSample",
+    "fusion_pair": "graphgen.records:FusionPair",
+    "generated_question": "graphgen.records:GeneratedQuestion",
+    "rejected_row": "graphgen.records:RejectedRow",
+}
+
+
+def model_for(name: str) -> type[BaseModel]:
+    module, _, attr = SCHEMAS[name].partition(":")
+    return getattr(import_module(module), attr)
+
+
+def render(name: str) -> str:
+    return json.dumps(model_for(name).model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def load(name: str) -> dict:
+    """The checked-in schema shipped with the package (graphgen.schema)."""
+    return json.loads(files("graphgen.schema").joinpath(f"{name}.json").read_text(encoding="utf-8"))
+
+
+def write_all(directory: Path) -> list[Path]:
+    written = []
+    for name in SCHEMAS:
+        path = directory / f"{name}.json"
+        path.write_text(render(name), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_all(Path(__file__).resolve().parents[1] / "schema"):
+        print(p)

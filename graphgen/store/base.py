@@ -1,0 +1,101 @@
+"""The graph-store interface. Two implementations: SQLiteStore (embedded default) and
+Neo4jStore. Pipeline code talks only to this interface: no SQL or Cypher outside stores.
+
+Model: seeds; extractions (one per seed: which concepts it mentions, with the model and
+prompt version that produced them); the concept graph derived from the mentions (concept
+nodes with frequency, co-occurrence edges with count and weight); generated questions with
+lineage. The graph is always *recomputed* from mentions (`rebuild_graph`), so ingesting
+the same seeds twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from graphgen.records import (
+    Concept,
+    ConceptEdge,
+    Extraction,
+    GeneratedQuestion,
+    SeedQuestion,
+)
+
+
+class StoreError(RuntimeError):
+    """A store problem the user can act on (bad URI, credentials, missing database)."""
+
+
+@dataclass
+class GraphStats:
+    seeds: int = 0
+    extracted_seeds: int = 0
+    concepts: dict[str, int] = field(default_factory=dict)  # kind -> count
+    edges: dict[str, int] = field(default_factory=dict)  # kind -> count
+    generated: int = 0
+
+
+class GraphStore(ABC):
+    """Abstract graph store. Writes are transactional: a crash leaves either the old or the
+    new state, never a half-written graph."""
+
+    # --- seeds and extractions ---------------------------------------------------------
+    @abstractmethod
+    def add_seeds(self, seeds: Iterable[SeedQuestion]) -> int:
+        """Insert or update seeds by id; returns how many were written."""
+
+    @abstractmethod
+    def seeds(self, ids: Iterable[str] | None = None) -> Iterator[SeedQuestion]:
+        """All seeds (or those with the given ids), in a stable order."""
+
+    @abstractmethod
+    def add_extractions(self, extractions: Iterable[Extraction]) -> int:
+        """Record each seed's concepts (replacing an older extraction of the same seed)."""
+
+    @abstractmethod
+    def extracted_seed_ids(self) -> set[str]:
+        """Ids of seeds that already have an extraction (resume skips them)."""
+
+    @abstractmethod
+    def extractions(self) -> Iterator[Extraction]:
+        """Every stored extraction, with concept names as canonical display names."""
+
+    # --- the concept graph -------------------------------------------------------------
+    @abstractmethod
+    def rebuild_graph(self) -> GraphStats:
+        """Recompute concepts and co-occurrence edges from all extractions, atomically."""
+
+    @abstractmethod
+    def concepts(self) -> Iterator[Concept]:
+        """All concepts ordered by id (seed_ids filled in)."""
+
+    @abstractmethod
+    def edges(self) -> Iterator[ConceptEdge]:
+        """All edges ordered by (source, target) (seed_ids may be left empty)."""
+
+    @abstractmethod
+    def seed_concepts(self) -> Iterator[tuple[str, list[str]]]:
+        """(seed_id, sorted concept ids) for every extracted seed, ordered by seed id."""
+
+    # --- generated questions -----------------------------------------------------------
+    @abstractmethod
+    def add_generated(self, rows: Iterable[GeneratedQuestion]) -> int:
+        """Insert or replace generated rows by id, linked to concepts and seeds."""
+
+    @abstractmethod
+    def generated(self) -> Iterator[GeneratedQuestion]:
+        """All generated rows ordered by id."""
+
+    # --- misc ----------------------------------------------------------------------------
+    @abstractmethod
+    def stats(self) -> GraphStats: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

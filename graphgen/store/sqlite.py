@@ -1,0 +1,249 @@
+"""The embedded default store: one SQLite file (./graphgen.db unless told otherwise).
+
+Schema changes are append-only, named migrations recorded in `_migrations` (as in
+sqlite-utils), so an old workspace file upgrades in place. Every write is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from graphgen.graph import build_graph
+from graphgen.records import (
+    Concept,
+    ConceptEdge,
+    ConceptKind,
+    EdgeKind,
+    Extraction,
+    GeneratedQuestion,
+    LLMUsage,
+    SeedQuestion,
+)
+from graphgen.store.base import GraphStats, GraphStore, StoreError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE seeds (
+            id TEXT PRIMARY KEY, question TEXT NOT NULL, solution TEXT, answer TEXT,
+            source TEXT NOT NULL DEFAULT '');
+        CREATE TABLE extractions (
+            seed_id TEXT PRIMARY KEY, topics TEXT NOT NULL, knowledge_points TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '', prompt_version TEXT NOT NULL DEFAULT '', usage TEXT);
+        CREATE TABLE mentions (
+            seed_id TEXT NOT NULL, concept_id TEXT NOT NULL, PRIMARY KEY (concept_id, seed_id));
+        CREATE INDEX mentions_seed ON mentions (seed_id);
+        CREATE TABLE concepts (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+            display_name TEXT NOT NULL, frequency INTEGER NOT NULL);
+        CREATE TABLE edges (
+            source TEXT NOT NULL, target TEXT NOT NULL, kind TEXT NOT NULL,
+            count INTEGER NOT NULL, weight REAL NOT NULL, PRIMARY KEY (source, target));
+        CREATE TABLE generated (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL);
+        CREATE TABLE generated_links (
+            generated_id TEXT NOT NULL, role TEXT NOT NULL, target_id TEXT NOT NULL,
+            PRIMARY KEY (generated_id, role, target_id));
+        CREATE INDEX generated_links_target ON generated_links (target_id);
+        """,
+    ),
+]
+
+
+class SQLiteStore(GraphStore):
+    def __init__(self, path: str | Path = "graphgen.db"):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a graphgen SQLite store ({exc})") from None
+
+    # --- plumbing ---------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self._tx():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", (name,))
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- seeds and extractions -----------------------------------------------------------
+    def add_seeds(self, seeds: Iterable[SeedQuestion]) -> int:
+        rows = [(s.id, s.question, s.solution, s.answer, s.source) for s in seeds]
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO seeds VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "question=excluded.question, solution=excluded.solution, "
+                "answer=excluded.answer, source=excluded.source",
+                rows,
+            )
+        return len(rows)
+
+    def seeds(self, ids: Iterable[str] | None = None) -> Iterator[SeedQuestion]:
+        cols = "id, question, solution, answer, source"
+        if ids is None:
+            cursor = self.db.execute(f"SELECT {cols} FROM seeds ORDER BY id")
+        else:
+            wanted = sorted(set(ids))
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _ids (id TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM _ids")
+            self.db.executemany("INSERT INTO _ids VALUES (?)", ((i,) for i in wanted))
+            cursor = self.db.execute(f"SELECT {cols} FROM seeds JOIN _ids USING (id) ORDER BY id")
+        for id_, question, solution, answer, source in cursor:
+            yield SeedQuestion(id=id_, question=question, solution=solution, answer=answer, source=source)
+
+    def add_extractions(self, extractions: Iterable[Extraction]) -> int:
+        rows = [
+            (
+                e.seed_id,
+                json.dumps(e.topics, ensure_ascii=False),
+                json.dumps(e.knowledge_points, ensure_ascii=False),
+                e.model,
+                e.prompt_version,
+                e.usage.model_dump_json() if e.usage else None,
+            )
+            for e in extractions
+        ]
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO extractions VALUES (?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def extracted_seed_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT seed_id FROM extractions")}
+
+    def extractions(self) -> Iterator[Extraction]:
+        cursor = self.db.execute(
+            "SELECT seed_id, topics, knowledge_points, model, prompt_version, usage "
+            "FROM extractions ORDER BY seed_id"
+        )
+        for seed_id, topics, kps, model, version, usage in cursor:
+            yield Extraction(
+                seed_id=seed_id,
+                topics=json.loads(topics),
+                knowledge_points=json.loads(kps),
+                model=model,
+                prompt_version=version,
+                usage=LLMUsage.model_validate_json(usage) if usage else None,
+            )
+
+    # --- the concept graph -----------------------------------------------------------------
+    def rebuild_graph(self) -> GraphStats:
+        concepts, edges, mentions = build_graph(self.extractions())
+        with self._tx():
+            self.db.execute("DELETE FROM mentions")
+            self.db.execute("DELETE FROM concepts")
+            self.db.execute("DELETE FROM edges")
+            self.db.executemany(
+                "INSERT INTO concepts VALUES (?,?,?,?,?)",
+                ((c.id, c.kind.value, c.name, c.display_name, c.frequency) for c in concepts),
+            )
+            self.db.executemany(
+                "INSERT INTO edges VALUES (?,?,?,?,?)",
+                ((e.source, e.target, e.kind.value, e.count, e.weight) for e in edges),
+            )
+            self.db.executemany(
+                "INSERT INTO mentions VALUES (?,?)", ((m.seed_id, m.concept_id) for m in mentions)
+            )
+        return self.stats()
+
+    def concepts(self) -> Iterator[Concept]:
+        cursor = self.db.execute(
+            "SELECT c.id, c.kind, c.name, c.display_name, c.frequency, "
+            "(SELECT json_group_array(seed_id) FROM "
+            "  (SELECT seed_id FROM mentions m WHERE m.concept_id = c.id ORDER BY seed_id)) "
+            "FROM concepts c ORDER BY c.id"
+        )
+        for id_, kind, name, display, freq, seeds in cursor:
+            yield Concept(
+                id=id_, kind=ConceptKind(kind), name=name, display_name=display,
+                frequency=freq, seed_ids=json.loads(seeds),
+            )
+
+    def edges(self) -> Iterator[ConceptEdge]:
+        cursor = self.db.execute(
+            "SELECT source, target, kind, count, weight FROM edges ORDER BY source, target"
+        )
+        for source, target, kind, count, weight in cursor:
+            yield ConceptEdge.model_construct(
+                source=source, target=target, kind=EdgeKind(kind), count=count, weight=weight,
+                seed_ids=[],
+            )
+
+    def seed_concepts(self) -> Iterator[tuple[str, list[str]]]:
+        cursor = self.db.execute(
+            "SELECT seed_id, json_group_array(concept_id) FROM "
+            "(SELECT seed_id, concept_id FROM mentions ORDER BY seed_id, concept_id) "
+            "GROUP BY seed_id ORDER BY seed_id"
+        )
+        for seed_id, ids in cursor:
+            yield seed_id, json.loads(ids)
+
+    # --- generated questions ---------------------------------------------------------------
+    def add_generated(self, rows: Iterable[GeneratedQuestion]) -> int:
+        n = 0
+        with self._tx():
+            for row in rows:
+                n += 1
+                self.db.execute(
+                    "INSERT OR REPLACE INTO generated VALUES (?,?,?,?)",
+                    (row.id, row.kind, row.status, row.model_dump_json()),
+                )
+                self.db.execute("DELETE FROM generated_links WHERE generated_id = ?", (row.id,))
+                links = (
+                    [("built_from", c) for c in row.concept_ids]
+                    + [("exemplar", s) for s in row.exemplar_seed_ids]
+                    + [("fused_from", s) for s in row.seed_ids]
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO generated_links VALUES (?,?,?)",
+                    ((row.id, role, target) for role, target in links),
+                )
+        return n
+
+    def generated(self) -> Iterator[GeneratedQuestion]:
+        for (record,) in self.db.execute("SELECT record FROM generated ORDER BY id"):
+            yield GeneratedQuestion.model_validate_json(record)
+
+    # --- misc ---------------------------------------------------------------------------------
+    def stats(self) -> GraphStats:
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return GraphStats(
+            seeds=one("SELECT count(*) FROM seeds"),
+            extracted_seeds=one("SELECT count(*) FROM extractions"),
+            concepts=dict(self.db.execute("SELECT kind, count(*) FROM concepts GROUP BY kind ORDER BY kind")),
+            edges=dict(self.db.execute("SELECT kind, count(*) FROM edges GROUP BY kind ORDER BY kind")),
+            generated=one("SELECT count(*) FROM generated"),
+        )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (including KeyboardInterrupt)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
