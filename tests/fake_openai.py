@@ -1,0 +1,423 @@
+"""A fake OpenAI-compatible server over real HTTP, for tests and benchmarks.
+
+Run standalone:  python tests/fake_openai.py --port 8000 --latency-ms 50
+(`--port 0` picks a free port; the first stdout line is `LISTENING <port>`.)
+
+Endpoints
+- POST /v1/chat/completions   deterministic replies by intent:
+    * extraction (response_format schema name "extraction", or a prompt asking for topics /
+      knowledge points): 1-2 topics and 1-5 knowledge points derived from the problem's words
+      (a vocabulary of 80 topics and 800 knowledge points; same text -> same reply);
+    * generated_qa (schema name "generated_qa", or anything else): a question/solution/answer
+      built from the prompt text.
+  Usage numbers are approximate real ones (tokens = chars / 4).
+- POST /v1/embeddings         deterministic hash-seeded unit vectors (dim 384, or `dimensions`).
+- GET  /v1/models
+Control (for tests)
+- POST /_script  {"faults": [FAULT, ...], "append": false}. Each incoming chat request takes
+  the first queued fault whose optional "match" substring occurs in the request body. FAULT:
+    {"status": 429, "retry_after": 1}   error status (+ Retry-After seconds)
+    {"status": 429, "retry_after_ms": 200}
+    {"status": 500}
+    {"drop": true}            close the connection without replying
+    {"malformed": true}       unparseable reply text (finish_reason stop)
+    {"fence": true}           valid JSON inside a markdown fence with prose around it
+    {"truncate": true}        reply cut in half, finish_reason "length"
+    {"invalid_schema": true}  valid JSON that does not match the schema
+    {"content": "..."}        exact reply text
+    {"latency_ms": 300}       latency for this one request
+  "times": n repeats a fault n times.
+- POST /_config  {"latency_ms": 50, "reject_json_schema": true}
+- GET  /_stats   {"total", "ok", "by_status", "by_hash", "ok_by_hash", "response_formats",
+                  "pending_faults"}; by_hash counts requests per sha256 of (model, messages,
+                  response_format), so a test can assert that no call was paid twice.
+- POST /_reset   clears faults, stats and config (latency back to the command-line value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import random
+import re
+import struct
+import sys
+import time
+from collections import Counter
+
+try:
+    import orjson
+
+    def _dumps(obj) -> bytes:
+        return orjson.dumps(obj)
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dumps(obj) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    _loads = json.loads
+
+from aiohttp import web
+
+# --- deterministic vocabulary ----------------------------------------------------------
+
+_AREAS = [
+    "Linear equations", "Systems of linear equations", "Quadratic equations", "Inequalities",
+    "Percentages", "Ratios and proportions", "Fractions", "Decimals", "Unit rates",
+    "Whole number arithmetic", "Order of operations", "Exponents and powers", "Radicals",
+    "Polynomials", "Factoring", "Rational expressions", "Functions", "Linear functions",
+    "Quadratic functions", "Exponential functions", "Logarithms", "Sequences and series",
+    "Arithmetic sequences", "Geometric sequences", "Triangles", "Circles", "Polygons",
+    "Area and perimeter", "Volume and surface area", "Coordinate geometry", "Trigonometry",
+    "Vectors", "Matrices", "Complex numbers", "Probability", "Counting", "Permutations",
+    "Combinations", "Statistics", "Mean median and mode", "Number theory", "Divisibility",
+    "Prime numbers", "Greatest common divisor", "Modular arithmetic", "Money and finance",
+    "Simple interest", "Compound interest", "Time and work", "Distance speed and time",
+    "Measurement and units", "Unit conversion", "Angles", "Similar figures", "Pythagorean theorem",
+    "Absolute value", "Piecewise functions", "Inverse functions", "Limits", "Derivatives",
+    "Integrals", "Set theory", "Logic", "Graph theory", "Recurrence relations", "Binomial theorem",
+    "Conic sections", "Parametric equations", "Polar coordinates", "Data interpretation",
+    "Estimation and rounding", "Place value", "Mixtures", "Age problems", "Work rate problems",
+    "Profit and loss", "Discounts and markup", "Taxes and tips", "Calendars and time", "Patterns",
+]
+assert len(_AREAS) == 80
+TOPICS: list[str] = _AREAS
+_VERBS = [
+    "Computing", "Solving for", "Simplifying", "Comparing", "Estimating", "Converting",
+    "Interpreting", "Modeling", "Finding", "Applying rules to",
+]
+KNOWLEDGE_POINTS: list[str] = [
+    f"{verb} {topic.lower()} {suffix}"
+    for topic in TOPICS
+    for verb, suffix in zip(_VERBS, ["values", "unknowns", "expressions", "quantities",
+                                     "results", "units", "word problems", "situations",
+                                     "missing terms", "problems"])
+]
+assert len(KNOWLEDGE_POINTS) == 800
+
+_WORD = re.compile(r"[a-z]{3,}")
+_STOP = frozenset(
+    "the and for with that this what how many much are was were has have had his her its "
+    "their they them you your will would can could from each into than then there these "
+    "those which who whom when where why all any some one two three four five six seven eight "
+    "nine ten per does did not but she him our out use used label problem topics knowledge "
+    "points point solution".split()
+)
+
+
+def _h(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def extraction_for(text: str) -> dict:
+    """Deterministic 1-2 topics and 1-5 knowledge points derived from the words of `text`."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP] or ["empty"]
+    h = _h(text)
+    n_topics = 1 + h % 2
+    n_kps = 1 + (h >> 8) % 5
+    votes = Counter(_h(w) % len(TOPICS) for w in words)
+    topic_idx = [t for t, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:n_topics]
+    kps: list[int] = []
+    for i, w in enumerate(sorted(set(words), key=_h)):
+        t = topic_idx[i % len(topic_idx)]
+        k = t * 10 + _h("kp" + w) % 10
+        if k not in kps:
+            kps.append(k)
+        if len(kps) == n_kps:
+            break
+    return {"topics": [TOPICS[t] for t in topic_idx], "knowledge_points": [KNOWLEDGE_POINTS[k] for k in kps]}
+
+
+def qa_for(text: str) -> dict:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP][:12] or ["numbers"]
+    h = _h(text)
+    a, b = 2 + h % 47, 3 + (h >> 16) % 53
+    topic = " ".join(words[:4])
+    return {
+        "question": f"A problem about {topic}: what is {a} + {b} times 2?",
+        "solution": f"First compute {b} times 2 = {2 * b}. Then add {a}: {a} + {2 * b} = {a + 2 * b}.",
+        "answer": str(a + 2 * b),
+    }
+
+
+def embedding_for(text: str, dim: int) -> list[float]:
+    rnd = random.Random(_h(text))
+    v = [rnd.gauss(0.0, 1.0) for _ in range(dim)]
+    n = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / n for x in v]
+
+
+# --- server ------------------------------------------------------------------------------
+
+
+class FakeOpenAI:
+    def __init__(self, latency_ms: float = 0.0):
+        self.default_latency = latency_ms
+        self.reset()
+
+    def reset(self) -> None:
+        self.latency = self.default_latency / 1000.0
+        self.reject_json_schema = False
+        self.faults: list[dict] = []
+        self.total = 0
+        self.ok = 0
+        self.by_status: Counter = Counter()
+        self.by_hash: Counter = Counter()
+        self.ok_by_hash: Counter = Counter()
+        self.formats: Counter = Counter()
+
+    # control endpoints
+    async def h_script(self, request: web.Request) -> web.Response:
+        body = _loads(await request.read())
+        faults = []
+        for f in body.get("faults", []):
+            faults.extend(dict(f) for _ in range(int(f.get("times", 1))))
+        if body.get("append"):
+            self.faults.extend(faults)
+        else:
+            self.faults = faults
+        return web.json_response({"pending_faults": len(self.faults)})
+
+    async def h_config(self, request: web.Request) -> web.Response:
+        body = _loads(await request.read())
+        if "latency_ms" in body:
+            self.latency = float(body["latency_ms"]) / 1000.0
+        if "reject_json_schema" in body:
+            self.reject_json_schema = bool(body["reject_json_schema"])
+        return web.json_response({"latency_ms": self.latency * 1000, "reject_json_schema": self.reject_json_schema})
+
+    async def h_stats(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=_dumps({
+                "total": self.total,
+                "ok": self.ok,
+                "by_status": {str(k): v for k, v in self.by_status.items()},
+                "by_hash": dict(self.by_hash),
+                "ok_by_hash": dict(self.ok_by_hash),
+                "response_formats": dict(self.formats),
+                "pending_faults": len(self.faults),
+            }),
+            content_type="application/json",
+        )
+
+    async def h_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"reset": True})
+
+    async def h_models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
+
+    def _take_fault(self, raw: bytes) -> dict | None:
+        if not self.faults:
+            return None
+        text = None
+        for i, f in enumerate(self.faults):
+            m = f.get("match")
+            if m is None:
+                return self.faults.pop(i)
+            if text is None:
+                text = raw.decode("utf-8", "replace")
+            if m in text:
+                return self.faults.pop(i)
+        return None
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict | None = None, etype: str = "server_error") -> web.Response:
+        return web.Response(
+            status=status,
+            body=_dumps({"error": {"message": message, "type": etype, "param": None, "code": None}}),
+            content_type="application/json",
+            headers=headers,
+        )
+
+    async def h_chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        self.total += 1
+        try:
+            body = _loads(raw)
+            messages = body["messages"]
+        except Exception:
+            self.by_status[400] += 1
+            return self._error(400, "invalid JSON body", etype="invalid_request_error")
+        rf = body.get("response_format") or {}
+        rtype = rf.get("type", "none")
+        self.formats[rtype] += 1
+        model = body.get("model", "fake-model")
+        digest = hashlib.sha256(_dumps([model, messages, rf])).hexdigest()[:16]
+        self.by_hash[digest] += 1
+        fault = self._take_fault(raw)
+        latency = self.latency
+        if fault and "latency_ms" in fault:
+            latency = float(fault["latency_ms"]) / 1000.0
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if fault and fault.get("drop"):
+            self.by_status["drop"] += 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError()
+        if fault and fault.get("status"):
+            status = int(fault["status"])
+            self.by_status[status] += 1
+            headers = {}
+            if "retry_after" in fault:
+                headers["Retry-After"] = str(fault["retry_after"])
+            if "retry_after_ms" in fault:
+                headers["retry-after-ms"] = str(fault["retry_after_ms"])
+            etype = "rate_limit_error" if status == 429 else "server_error"
+            return self._error(status, fault.get("message", f"scripted error {status}"), headers, etype)
+        if rtype == "json_schema" and self.reject_json_schema:
+            self.by_status[400] += 1
+            return self._error(
+                400, "response_format of type 'json_schema' is not supported by this server",
+                etype="invalid_request_error",
+            )
+
+        # --- the reply ----------------------------------------------------------------
+        schema_name = (rf.get("json_schema") or {}).get("name") if rtype == "json_schema" else None
+        prompt_text = "".join(m.get("content") or "" for m in messages if isinstance(m.get("content"), str))
+        user_text = ""
+        for m in reversed(messages):
+            if m.get("role") == "user" and isinstance(m.get("content"), str):
+                user_text = m["content"]
+                break
+        # a re-ask appends a correction: answer the original user message instead
+        first_user = next((m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)), user_text)
+        low = prompt_text.lower()
+        if schema_name == "extraction" or (schema_name is None and ("knowledge point" in low or "topics" in low)):
+            obj = extraction_for(first_user)
+            bad = {"topics": [], "knowledge_points": "none"}
+        else:
+            obj = qa_for(first_user)
+            bad = {"question": "", "answer": 42}
+        finish = "stop"
+        content = _dumps(obj).decode()
+        if fault:
+            if "content" in fault:
+                content = fault["content"]
+            elif fault.get("malformed"):
+                content = "Sure! Here are the concepts: " + content[: max(1, len(content) // 2)]
+            elif fault.get("fence"):
+                content = "Here is the JSON you asked for:\n```json\n" + _dumps(obj).decode() + "\n```\nHope this helps."
+            elif fault.get("truncate"):
+                content = content[: max(1, len(content) // 2)]
+                finish = "length"
+            elif fault.get("invalid_schema"):
+                content = _dumps(bad).decode()
+        prompt_tokens = max(1, len(prompt_text) // 4)
+        completion_tokens = max(1, len(content) // 4)
+        if finish == "length" and body.get("max_tokens"):
+            completion_tokens = int(body["max_tokens"])
+        self.by_status[200] += 1
+        self.ok += 1
+        self.ok_by_hash[digest] += 1
+        reply = {
+            "id": f"chatcmpl-{digest}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+                "logprobs": None,
+            }],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return web.Response(body=_dumps(reply), content_type="application/json")
+
+    async def h_embeddings(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        self.total += 1
+        body = _loads(raw)
+        fault = self._take_fault(raw)
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if fault and fault.get("status"):
+            self.by_status[int(fault["status"])] += 1
+            headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+            return self._error(int(fault["status"]), "scripted error", headers)
+        inputs = body.get("input", [])
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        dim = int(body.get("dimensions") or 384)
+        data = []
+        for i, text in enumerate(inputs):
+            vec = embedding_for(str(text), dim)
+            if body.get("encoding_format") == "base64":
+                import base64
+
+                vec = base64.b64encode(struct.pack(f"<{dim}f", *vec)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        tokens = sum(max(1, len(str(t)) // 4) for t in inputs)
+        self.by_status[200] += 1
+        self.ok += 1
+        return web.Response(
+            body=_dumps({"object": "list", "data": data, "model": body.get("model", "fake-embed"),
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+            content_type="application/json",
+        )
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        r = app.router
+        r.add_post("/v1/chat/completions", self.h_chat)
+        r.add_post("/chat/completions", self.h_chat)
+        r.add_post("/v1/embeddings", self.h_embeddings)
+        r.add_post("/embeddings", self.h_embeddings)
+        r.add_get("/v1/models", self.h_models)
+        r.add_post("/_script", self.h_script)
+        r.add_post("/_config", self.h_config)
+        r.add_get("/_stats", self.h_stats)
+        r.add_post("/_reset", self.h_reset)
+        return app
+
+
+async def serve(host: str, port: int, latency_ms: float, reject_json_schema: bool = False) -> None:
+    fake = FakeOpenAI(latency_ms)
+    fake.reject_json_schema = reject_json_schema
+    runner = web.AppRunner(fake.app(), access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    await site.start()
+    sock = site._server.sockets[0]  # type: ignore[union-attr]
+    print(f"LISTENING {sock.getsockname()[1]}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--reject-json-schema", action="store_true")
+    args = p.parse_args(argv)
+    import logging
+
+    logging.getLogger("aiohttp").setLevel(logging.CRITICAL)
+    try:
+        import uvloop  # type: ignore
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve(args.host, args.port, args.latency_ms, args.reject_json_schema))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
