@@ -1,0 +1,394 @@
+"""Export generated rows to the formats fine-tuning tools read.
+
+Formats (``fmt``): ``jsonl`` (one object per line), ``parquet`` (pyarrow ``ParquetWriter``,
+written in batches) and ``hf`` (a directory written by ``datasets.Dataset.save_to_disk``: rows
+are streamed to an Arrow file first, memory-mapped, then saved). Memory stays flat however many
+rows are exported. Output is written to a temporary path next to ``out`` and renamed into place
+at the end, so an interrupted export never leaves a half-written file behind.
+
+Layouts (``layout``), each a pydantic model whose JSON Schema documents the row:
+
+- ``alpaca`` (`AlpacaRow`): ``instruction`` = question, ``input`` = "", ``output`` = solution
+  followed by the final answer line ``The answer is: <answer>`` (`answer_line`).
+- ``sharegpt`` (`ShareGPTRow`): ``conversations`` = [{from: system}?, {from: human}, {from: gpt}].
+- ``chatml`` (`ChatMLRow`): ``messages`` = [{role: system}?, {role: user}, {role: assistant}]
+  (OpenAI messages).
+- ``raw`` (`RawRow`): the full `GeneratedQuestion` record.
+
+Every layout carries a ``metadata`` column (`ExportMetadata`) with the row's lineage: id, kind,
+status, concept ids, seed ids, exemplar seed ids, sample id, strategy, similarity, model, prompt
+version and the bare final answer, so any exported row can be traced to its concepts and seeds.
+
+Rows with ``status == "failed"`` are skipped (and counted) unless ``include_failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import types
+import typing
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .records import GeneratedQuestion
+
+__all__ = [
+    "ExportMetadata",
+    "AlpacaRow",
+    "ShareGPTTurn",
+    "ShareGPTRow",
+    "ChatMLMessage",
+    "ChatMLRow",
+    "RawRow",
+    "ExportSummary",
+    "LAYOUT_MODELS",
+    "FORMATS",
+    "export_rows",
+    "to_layout",
+    "answer_line",
+    "arrow_schema",
+    "read_generated",
+]
+
+Format = Literal["jsonl", "parquet", "hf"]
+Layout = Literal["alpaca", "sharegpt", "chatml", "raw"]
+FORMATS = ("jsonl", "parquet", "hf")
+BATCH_ROWS = 5000
+ANSWER_LINE = "The answer is: {answer}"
+
+
+# --- row models (their JSON Schemas go to schema/) -----------------------------------------
+
+
+class ExportMetadata(BaseModel):
+    """Lineage of one exported row."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    kind: Literal["concepts", "fusion"]
+    status: Literal["ok", "failed"] = "ok"
+    answer: str = Field("", description="bare final answer, for answer checking at train time")
+    concept_ids: list[str] = Field(default_factory=list)
+    seed_ids: list[str] = Field(default_factory=list, description="fusion: the two source seeds")
+    exemplar_seed_ids: list[str] = Field(default_factory=list)
+    sample_id: str | None = None
+    strategy: str | None = None
+    similarity: float | None = None
+    model: str = ""
+    prompt_version: str = ""
+    error: str | None = None
+
+
+class AlpacaRow(BaseModel):
+    """Alpaca layout: instruction / input / output."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str
+    input: str = ""
+    output: str
+    metadata: ExportMetadata
+
+
+class ShareGPTTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: Literal["system", "human", "gpt"] = Field(alias="from")
+    value: str
+
+
+class ShareGPTRow(BaseModel):
+    """ShareGPT layout: ``{"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    conversations: list[ShareGPTTurn] = Field(min_length=2, max_length=3)
+    metadata: ExportMetadata
+
+
+class ChatMLMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatMLRow(BaseModel):
+    """ChatML / OpenAI messages layout: ``{"messages": [{"role": "user", ...}, ...]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    messages: list[ChatMLMessage] = Field(min_length=2, max_length=3)
+    metadata: ExportMetadata
+
+
+class RawRow(GeneratedQuestion):
+    """Raw layout: the whole `GeneratedQuestion` plus the common ``metadata`` column."""
+
+    model_config = ConfigDict(extra="forbid")
+    metadata: ExportMetadata
+
+
+LAYOUT_MODELS: dict[str, type[BaseModel]] = {
+    "alpaca": AlpacaRow,
+    "sharegpt": ShareGPTRow,
+    "chatml": ChatMLRow,
+    "raw": RawRow,
+}
+
+
+class ExportSummary(BaseModel):
+    """What `export_rows` wrote.
+
+    ``by_topic`` counts written rows per topic concept id (ids starting with ``topic:``; a row
+    with two topics counts under both; a concept row with no topic counts under ``"(no topic)"``);
+    fusion rows count under ``"fusion:<strategy>"``. ``by_kind`` counts rows per kind.
+    """
+
+    out: str
+    fmt: str
+    layout: str
+    written: int = 0
+    failed_skipped: int = 0
+    failed_written: int = 0
+    by_topic: dict[str, int] = Field(default_factory=dict)
+    by_kind: dict[str, int] = Field(default_factory=dict)
+
+    def top_topics(self, n: int = 20) -> list[tuple[str, int]]:
+        return sorted(self.by_topic.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+# --- building rows ------------------------------------------------------------------------
+
+
+def answer_line(answer: str) -> str:
+    return ANSWER_LINE.format(answer=answer.strip())
+
+
+def _assistant_text(row: GeneratedQuestion) -> str:
+    """Solution, then the final answer line (unless there is no answer)."""
+    solution = row.solution.strip()
+    if not row.answer.strip():
+        return solution
+    return f"{solution}\n\n{answer_line(row.answer)}" if solution else answer_line(row.answer)
+
+
+def _metadata(row: GeneratedQuestion) -> ExportMetadata:
+    return ExportMetadata(
+        id=row.id, kind=row.kind, status=row.status, answer=row.answer,
+        concept_ids=list(row.concept_ids), seed_ids=list(row.seed_ids),
+        exemplar_seed_ids=list(row.exemplar_seed_ids), sample_id=row.sample_id,
+        strategy=row.strategy, similarity=row.similarity, model=row.model,
+        prompt_version=row.prompt_version, error=row.error,
+    )
+
+
+def to_layout(row: GeneratedQuestion, layout: Layout, *, system_prompt: str | None = None) -> BaseModel:
+    """One generated row in a layout, as its (validated) pydantic model."""
+    meta = _metadata(row)
+    if layout == "alpaca":
+        return AlpacaRow(instruction=row.question, input="", output=_assistant_text(row), metadata=meta)
+    if layout == "sharegpt":
+        turns = [ShareGPTTurn(from_="system", value=system_prompt)] if system_prompt else []
+        turns += [ShareGPTTurn(from_="human", value=row.question),
+                  ShareGPTTurn(from_="gpt", value=_assistant_text(row))]
+        return ShareGPTRow(conversations=turns, metadata=meta)
+    if layout == "chatml":
+        msgs = [ChatMLMessage(role="system", content=system_prompt)] if system_prompt else []
+        msgs += [ChatMLMessage(role="user", content=row.question),
+                 ChatMLMessage(role="assistant", content=_assistant_text(row))]
+        return ChatMLRow(messages=msgs, metadata=meta)
+    if layout == "raw":
+        return RawRow(**row.model_dump(), metadata=meta)
+    raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_MODELS)}")
+
+
+# --- pydantic model -> Arrow schema (so Parquet/HF columns always match the models) --------
+
+
+def _arrow_type(annotation: Any):
+    import pyarrow as pa
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"cannot map {annotation!r} to Arrow")
+        return _arrow_type(inner[0])
+    if origin is Literal:
+        return pa.string()
+    if origin is list:
+        return pa.list_(_arrow_type(args[0]))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return pa.struct([pa.field(n, t) for n, t in _model_fields(annotation)])
+    mapping = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+    if annotation in mapping:
+        return mapping[annotation]
+    raise TypeError(f"cannot map {annotation!r} to Arrow")
+
+
+def _model_fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    return [(f.alias or name, _arrow_type(f.annotation)) for name, f in model.model_fields.items()]
+
+
+def arrow_schema(model: type[BaseModel]):
+    """The Arrow schema of a layout model (aliases used as column names)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(n, t) for n, t in _model_fields(model)])
+
+
+# --- writers ------------------------------------------------------------------------------
+
+
+def _tmp_sibling(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.with_name(f".{out.name}.tmp-{os.getpid()}")
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def _batched(dicts: Iterator[dict], n: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for d in dicts:
+        batch.append(d)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_jsonl(dicts: Iterator[dict], out: Path) -> None:
+    tmp = _tmp_sibling(out)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for d in dicts:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        _replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_arrow_batches(dicts: Iterator[dict], schema, writer) -> None:
+    import pyarrow as pa
+
+    for batch in _batched(dicts, BATCH_ROWS):
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+
+
+def _write_parquet(dicts: Iterator[dict], out: Path, schema) -> None:
+    import pyarrow.parquet as pq
+
+    tmp = _tmp_sibling(out)
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            _write_arrow_batches(dicts, schema, writer)
+        _replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_hf(dicts: Iterator[dict], out: Path, schema) -> None:
+    import datasets
+    import pyarrow as pa
+
+    tmp = _tmp_sibling(out)
+    work = Path(tempfile.mkdtemp(prefix=".graphgen-export-", dir=out.parent))
+    try:
+        arrow_path = work / "rows.arrow"
+        # datasets' own on-disk format is an Arrow IPC *stream*; write it in batches, then
+        # memory-map it and let save_to_disk shard it.
+        with pa.OSFile(str(arrow_path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            _write_arrow_batches(dicts, schema, writer)
+        ds = datasets.Dataset.from_file(str(arrow_path))
+        quiet = not datasets.utils.are_progress_bars_disabled()
+        if quiet:
+            datasets.utils.disable_progress_bars()
+        try:
+            # num_shards=1 for an empty dataset: datasets cannot load a zero-shard directory
+            ds.save_to_disk(str(tmp), num_shards=1 if len(ds) == 0 else None)
+        finally:
+            if quiet:
+                datasets.utils.enable_progress_bars()
+        del ds
+        _replace(tmp, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- public entry point -------------------------------------------------------------------
+
+
+def export_rows(
+    rows: Iterable[GeneratedQuestion],
+    out: str | Path,
+    *,
+    fmt: Format = "jsonl",
+    layout: Layout = "chatml",
+    include_failed: bool = False,
+    system_prompt: str | None = None,
+) -> ExportSummary:
+    """Stream generated rows into ``out`` as ``fmt`` in ``layout``; return what was written.
+
+    ``system_prompt`` adds a system turn (ShareGPT, ChatML); it is ignored by Alpaca and raw.
+    Rows are validated against the layout model as they are written.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if layout not in LAYOUT_MODELS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_MODELS)}")
+    out = Path(out)
+    summary = ExportSummary(out=str(out), fmt=fmt, layout=layout)
+    by_topic: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+
+    def dicts() -> Iterator[dict]:
+        for row in rows:
+            if row.status == "failed":
+                if not include_failed:
+                    summary.failed_skipped += 1
+                    continue
+                summary.failed_written += 1
+            model = to_layout(row, layout, system_prompt=system_prompt)
+            summary.written += 1
+            by_kind[row.kind] += 1
+            if row.kind == "fusion":
+                by_topic[f"fusion:{row.strategy or 'unknown'}"] += 1
+            else:
+                topics = [c for c in row.concept_ids if c.startswith("topic:")]
+                for t in topics or ["(no topic)"]:
+                    by_topic[t] += 1
+            yield model.model_dump(mode="json", by_alias=True)
+
+    if fmt == "jsonl":
+        _write_jsonl(dicts(), out)
+    elif fmt == "parquet":
+        _write_parquet(dicts(), out, arrow_schema(LAYOUT_MODELS[layout]))
+    else:
+        _write_hf(dicts(), out, arrow_schema(LAYOUT_MODELS[layout]))
+    summary.by_topic = dict(by_topic)
+    summary.by_kind = dict(by_kind)
+    return summary
+
+
+def read_generated(path: str | Path) -> Iterator[GeneratedQuestion]:
+    """Stream `GeneratedQuestion` rows from a JSONL file (blank lines ignored)."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield GeneratedQuestion.model_validate_json(line)
+            except ValueError as e:
+                first = str(e).splitlines()[0]
+                raise ValueError(f"{path}:{lineno}: not a generated-question row ({first})") from None
