@@ -20,7 +20,9 @@ key present in the row, in this order:
   SVAMP), the body is prepended: ``"<body> <question>"``.
 - solution: ``solution``, ``Solution``. GSM8K rule: when the answer text ends in a
   ``#### N`` line, that text is a worked solution: if no solution was found it becomes the
-  solution (whole text, ``#### N`` line included) and the answer becomes ``N``.
+  solution (whole text, ``#### N`` line included) and the answer becomes ``N``. MATH rule: a
+  row with a solution but no answer field gets the content of the solution's last
+  ``\\boxed{...}`` as its answer.
 - answer: ``answer``, ``final_answer``, ``target``, ``Answer``.
 - id: ``id``, ``unique_id``, ``ID``, ``idx``.
 
@@ -68,6 +70,7 @@ __all__ = [
     "read_benchmark_questions",
     "stable_seed_id",
     "normalize_question",
+    "last_boxed",
     "REASONS",
 ]
 
@@ -170,6 +173,25 @@ def stable_seed_id(question: str, source: str) -> str:
     """``<source>-<first 16 hex of sha256(normalised question)>``."""
     digest = hashlib.sha256(normalize_question(question).encode("utf-8")).hexdigest()[:16]
     return f"{source}-{digest}" if source else digest
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in a solution, braces balanced."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    i = text.index("{", start) + 1
+    depth, j = 1, i
+    while j < len(text):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                inner = text[i:j].strip()
+                return inner or None
+        j += 1
+    return None
 
 
 def _truncate(text: str, limit: int = RAW_LIMIT) -> str:
@@ -486,9 +508,11 @@ def _to_seed(row: Any, fmap: FieldMap, source: str) -> SeedQuestion:
     if answer is not None:
         m = _GSM8K_ANSWER.search(answer)
         if m and m.group("answer"):
-            if solution is None:
+            if solution is None and answer[: m.start()].strip():
                 solution = answer
             answer = m.group("answer")
+    elif solution is not None:
+        answer = last_boxed(solution)
     row_source = source
     if fmap.source is not None:
         row_source = _as_text(row.get(fmap.source)) or source

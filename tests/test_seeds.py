@@ -296,3 +296,9 @@ def test_copy_of_fixture_keeps_label(tmp_path):
         f"{tmp_path / 'seeds.jsonl'}:2: invalid JSON (Expecting ',' delimiter at col 31); "
         "fix the line or pass --skip-invalid"
     )
+
+
+def test_math_boxed_answer_and_bare_gsm8k_marker():
+    boxed, bare = seeds_of(FIX / "math_original.jsonl")
+    assert boxed.answer == "\\frac{1}{2}" and boxed.solution.startswith("We add")
+    assert (bare.answer, bare.solution) == ("5", None)  # '#### 5' alone is no worked solution
