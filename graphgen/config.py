@@ -108,8 +108,8 @@ _ENV: dict[str, tuple[str, str]] = {
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        if isinstance(value, dict):
+            out[key] = _merge(out.get(key) or {}, value)
         elif value is not None:
             out[key] = value
     return out

@@ -14,11 +14,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from graphgen.llm import LLMClient, LLMJob, LLMResult
+from typing import TYPE_CHECKING
+
 from graphgen.prompts import load_prompt
 from graphgen.records import Extraction, ExtractionOutput, RejectedRow, RunSummary, SeedQuestion
-from graphgen.runner import run_jobs
 from graphgen.store.base import GraphStore
+
+if TYPE_CHECKING:  # the LLM stack is only imported by runs that call an LLM
+    from graphgen.llm import LLMClient, LLMResult
+    from graphgen.runner import LLMJob
 
 EXTRACT_PROMPT = "extract_v1"
 ANNOTATION_MODEL = "human-annotation"
@@ -36,6 +40,8 @@ class ConceptExtractor:
         return self.prompt.messages(question=seed.question, solution_block=block)
 
     def job(self, seed: SeedQuestion) -> LLMJob:
+        from graphgen.runner import LLMJob
+
         return LLMJob(
             key=seed.id,
             messages=self.messages(seed),
@@ -113,6 +119,14 @@ def pending_seeds(store: GraphStore, seed_ids: list[str], summary: RunSummary) -
     return todo
 
 
+def seeds_in_order(store: GraphStore, seed_ids: list[str], chunk: int = 1000) -> Iterator[SeedQuestion]:
+    """Seeds in input order, read from the store in chunks so memory stays flat."""
+    for start in range(0, len(seed_ids), chunk):
+        ids = seed_ids[start : start + chunk]
+        found = {s.id: s for s in store.seeds(ids)}
+        yield from (found[i] for i in ids if i in found)
+
+
 def run_extraction(
     store: GraphStore,
     client: LLMClient,
@@ -133,11 +147,6 @@ def run_extraction(
     fail_file = failures_path.open("w", encoding="utf-8") if failures_path else None
 
     def sink(job: LLMJob, result: LLMResult) -> None:
-        if result.usage.cached:
-            summary.cached += 1
-        summary.prompt_tokens += result.usage.prompt_tokens
-        summary.completion_tokens += result.usage.completion_tokens
-        summary.cost_usd += result.usage.cost_usd
         if result.value is None:
             summary.failed += 1
             failure = ExtractionFailure(seed_id=job.key, error=result.error or "no valid reply", raw=result.raw)
@@ -150,17 +159,21 @@ def run_extraction(
         flusher.add(extractor.to_extraction(job.key, result))
 
     def jobs() -> Iterator[LLMJob]:
-        # Seeds are read from the store in chunks so memory does not grow with the input.
-        for start in range(0, len(seed_ids), 1000):
-            for seed in store.seeds(seed_ids[start : start + 1000]):
-                yield extractor.job(seed)
+        for seed in seeds_in_order(store, seed_ids):
+            yield extractor.job(seed)
+
+    from graphgen.runner import run_jobs
 
     try:
-        run_jobs(client, jobs(), sink, total=len(seed_ids), label="extract", quiet=quiet)
+        totals = run_jobs(client, jobs(), sink, total=len(seed_ids), label="extract", quiet=quiet)
     finally:
         flusher.flush()
         if fail_file:
             fail_file.close()
+    summary.cached += totals.cached
+    summary.prompt_tokens += totals.prompt_tokens
+    summary.completion_tokens += totals.completion_tokens
+    summary.cost_usd += totals.cost_usd
     store.rebuild_graph()
     return failures
 
@@ -180,11 +193,10 @@ def estimate_dry_run(
         count = lambda text: max(1, len(text) // 4)  # noqa: E731
         method = "chars/4"
     prompt_tokens, first = 0, None
-    for start in range(0, len(seed_ids), 1000):
-        for seed in store.seeds(seed_ids[start : start + 1000]):
-            msgs = extractor.messages(seed)
-            first = first or msgs
-            prompt_tokens += sum(count(m["content"]) + 4 for m in msgs)
+    for seed in seeds_in_order(store, seed_ids):
+        msgs = extractor.messages(seed)
+        first = first or msgs
+        prompt_tokens += sum(count(m["content"]) + 4 for m in msgs)
     completion = completion_tokens_per_seed * len(seed_ids)
     cost = None
     if price is not None:

@@ -1,0 +1,3 @@
+from graphgen_cli.main import cli
+
+cli()

@@ -1,0 +1,327 @@
+"""Stage 4: generation. New questions from concept samples (MathScale) and fused questions
+from seed pairs (MathFusion), through one resumable, sharded, streaming runner.
+
+A run is a set of keyed units; a unit's id is a hash of everything that determines its row
+(input id, prompt version, model, options), so:
+- finished units (rows already in the output file) are skipped on restart;
+- shards (`i/n`) split units by id hash, disjoint and reproducible across machines;
+- shard outputs merge without duplicates (`read_rows` keeps one row per id).
+Rows that failed go to `<output>.failed.jsonl` with their reason and raw reply, and are
+retried by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from graphgen.prompts import Prompt, load_prompt
+from graphgen.records import ConceptSample, FusionPair, GeneratedQA, GeneratedQuestion, SeedQuestion
+from graphgen.store.base import GraphStore
+
+if TYPE_CHECKING:
+    from graphgen.llm import LLMClient, LLMResult
+    from graphgen.runner import LLMJob
+
+GENERATE_PROMPT = "generate_v1"
+FUSION_STRATEGIES = ("sequential", "parallel", "conditional")
+FUSION_PROMPTS = {s: f"fusion_{s}_v1" for s in FUSION_STRATEGIES}
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+    return f"{prefix}-{digest[:20]}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        """'2/8' -> Shard(2, 8); shards are numbered 0..n-1."""
+        if not text:
+            return cls()
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+        if n < 1 or not 0 <= i < n:
+            raise ValueError(f"--shard {text!r}: need 0 <= i < n")
+        return cls(i, n)
+
+    def owns(self, unit_id: str) -> bool:
+        if self.count == 1:
+            return True
+        return int(hashlib.sha256(unit_id.encode()).hexdigest()[:8], 16) % self.count == self.index
+
+
+@dataclass
+class Unit:
+    """One LLM call to make, and how to turn its result into a row."""
+
+    id: str
+    messages: list[dict[str, str]]
+    row: Callable[[LLMResult], GeneratedQuestion]
+
+
+@dataclass
+class GenerationSummary:
+    units: int = 0
+    skipped_done: int = 0
+    skipped_other_shards: int = 0
+    ok: int = 0
+    failed: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    failures_path: str | None = None
+    per_strategy: dict[str, int] = field(default_factory=dict)
+
+
+# --- JSONL files ------------------------------------------------------------------------
+
+
+def read_jsonl(path: Path, model: type[BaseModel]) -> Iterator[BaseModel]:
+    """Stream records; a torn last line (the process was killed mid-write) is ignored."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.endswith("\n"):
+                return  # torn tail from a kill: the unit will simply run again
+            if line.strip():
+                try:
+                    yield model.model_validate_json(line)
+                except ValueError as exc:
+                    msg = str(exc).splitlines()[0]
+                    raise ValueError(f"{path}:{lineno}: not a {model.__name__} record ({msg})") from None
+
+
+def open_for_append(path: Path):
+    """Append mode, after cutting a torn last line left by a kill."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size:
+        with path.open("rb+") as fh:
+            data = fh.read()
+            if not data.endswith(b"\n"):
+                fh.truncate(data.rfind(b"\n") + 1)
+    return path.open("a", encoding="utf-8")
+
+
+def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
+    """Rows from one or many output files (e.g. shards), each id once (first wins)."""
+    seen: set[str] = set()
+    for path in paths:
+        for row in read_jsonl(Path(path), GeneratedQuestion):
+            if row.id not in seen:
+                seen.add(row.id)
+                yield row  # type: ignore[misc]
+
+
+# --- the runner ---------------------------------------------------------------------------
+
+
+def run_units(
+    units: Iterable[Unit],
+    client: LLMClient,
+    out_path: Path,
+    *,
+    store: GraphStore | None = None,
+    shard: Shard = Shard(),
+    total: int | None = None,
+    label: str = "generate",
+    quiet: bool = False,
+) -> GenerationSummary:
+    """Run every unit not yet in `out_path` (and owned by `shard`), appending rows as they
+    finish. Memory stays flat: units are pulled lazily, rows are written as they come."""
+    from graphgen.runner import LLMJob, run_jobs
+
+    out_path = Path(out_path)
+    failed_path = out_path.with_name(out_path.name.removesuffix(".jsonl") + ".failed.jsonl")
+    done = {row.id for row in read_rows([out_path])} if out_path.exists() else set()
+    summary = GenerationSummary(failures_path=str(failed_path))
+    store_buffer: list[GeneratedQuestion] = []
+
+    def todo() -> Iterator[LLMJob]:
+        for unit in units:
+            summary.units += 1
+            if not shard.owns(unit.id):
+                summary.skipped_other_shards += 1
+            elif unit.id in done:
+                summary.skipped_done += 1
+            else:
+                yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA,
+                             schema_name="generated_qa", payload=unit)
+
+    def flush_store() -> None:
+        if store is not None and store_buffer:
+            store.add_generated(store_buffer)
+        store_buffer.clear()
+
+    with open_for_append(out_path) as out, failed_path.open("w", encoding="utf-8") as failed:
+
+        def sink(job: LLMJob, result: LLMResult) -> None:
+            row = job.payload.row(result)
+            if row.status == "ok":
+                summary.ok += 1
+                if row.strategy:
+                    summary.per_strategy[row.strategy] = summary.per_strategy.get(row.strategy, 0) + 1
+                out.write(row.model_dump_json() + "\n")
+                out.flush()
+                store_buffer.append(row)
+                if len(store_buffer) >= 256:
+                    flush_store()
+            else:
+                summary.failed += 1
+                failed.write(row.model_dump_json() + "\n")
+                failed.flush()
+
+        try:
+            totals = run_jobs(client, todo(), sink, total=total, label=label, quiet=quiet)
+        finally:
+            flush_store()
+    summary.cached = totals.cached
+    summary.prompt_tokens = totals.prompt_tokens
+    summary.completion_tokens = totals.completion_tokens
+    summary.cost_usd = totals.cost_usd
+    if not summary.failed:
+        failed_path.unlink(missing_ok=True)
+        summary.failures_path = None
+    return summary
+
+
+def _row_from(result: LLMResult, **lineage) -> GeneratedQuestion:
+    usage = result.usage
+    if result.value is None:
+        return GeneratedQuestion(status="failed", error=result.error or "no valid reply", raw=result.raw,
+                                 model=usage.model, usage=usage, **lineage)
+    qa: GeneratedQA = result.value  # type: ignore[assignment]
+    return GeneratedQuestion(question=qa.question, solution=qa.solution, answer=qa.answer,
+                             model=usage.model, usage=usage, **lineage)
+
+
+# --- MathScale: questions from concept samples ---------------------------------------------
+
+
+class QuestionGenerator:
+    """One LLM call per concept sample: a new question needing exactly those concepts."""
+
+    def __init__(self, store: GraphStore, model: str, *, difficulty: str = "medium",
+                 style: str = "word problem", prompt_version: str = GENERATE_PROMPT):
+        self.prompt: Prompt = load_prompt(prompt_version)
+        self.store, self.model, self.difficulty, self.style = store, model, difficulty, style
+        # Display names for every concept: small (one row per concept), read once.
+        self.names = {c.id: c.display_name for c in store.concepts()}
+
+    def units(self, samples: Iterable[ConceptSample], chunk: int = 500) -> Iterator[Unit]:
+        buffer: list[ConceptSample] = []
+        for sample in samples:
+            buffer.append(sample)
+            if len(buffer) >= chunk:
+                yield from self._units(buffer)
+                buffer = []
+        yield from self._units(buffer)
+
+    def _units(self, samples: list[ConceptSample]) -> Iterator[Unit]:
+        wanted = {s for sample in samples for s in sample.exemplar_seed_ids}
+        seeds = {s.id: s for s in self.store.seeds(wanted)} if wanted else {}
+        for sample in samples:
+            yield self.unit(sample, seeds)
+
+    def unit(self, sample: ConceptSample, seeds: dict[str, SeedQuestion]) -> Unit:
+        name = lambda cid: self.names.get(cid, cid.split(":", 1)[-1])  # noqa: E731
+        exemplars = [seeds[s] for s in sample.exemplar_seed_ids if s in seeds]
+        block = ""
+        if exemplars:
+            block = "\nExamples of seed questions on related concepts (for style and level only):\n" + "\n".join(
+                f"Example {i}: {s.question}" for i, s in enumerate(exemplars, 1)
+            ) + "\n"
+        messages = self.prompt.messages(
+            topics="\n".join(f"- {name(t)}" for t in sample.topics),
+            knowledge_points="\n".join(f"- {name(k)}" for k in sample.knowledge_points),
+            difficulty=self.difficulty, style=self.style, exemplars_block=block,
+        )
+        unit_id = stable_id("q", sample.id, self.prompt.version, self.model, self.difficulty, self.style)
+        lineage = dict(
+            id=unit_id, kind="concepts", sample_id=sample.id,
+            concept_ids=[*sample.topics, *sample.knowledge_points],
+            exemplar_seed_ids=[s.id for s in exemplars], prompt_version=self.prompt.version,
+        )
+        return Unit(id=unit_id, messages=messages, row=lambda result: _row_from(result, **lineage))
+
+
+# --- MathFusion: fused questions from seed pairs ---------------------------------------------
+
+
+class FusionGenerator:
+    """One LLM call per (pair, strategy): sequential, parallel or conditional fusion."""
+
+    def __init__(self, store: GraphStore, model: str, strategies: Iterable[str] = FUSION_STRATEGIES):
+        self.store, self.model = store, model
+        self.strategies = list(strategies)
+        for s in self.strategies:
+            if s not in FUSION_STRATEGIES:
+                raise ValueError(f"unknown fusion strategy {s!r}; choose from {', '.join(FUSION_STRATEGIES)}")
+        self.prompts = {s: load_prompt(FUSION_PROMPTS[s]) for s in self.strategies}
+
+    def units(self, pairs: Iterable[FusionPair], chunk: int = 500) -> Iterator[Unit]:
+        buffer: list[FusionPair] = []
+        for pair in pairs:
+            buffer.append(pair)
+            if len(buffer) >= chunk:
+                yield from self._units(buffer)
+                buffer = []
+        yield from self._units(buffer)
+
+    def _units(self, pairs: list[FusionPair]) -> Iterator[Unit]:
+        seeds = {s.id: s for s in self.store.seeds({i for p in pairs for i in (p.seed_a, p.seed_b)})}
+        for pair in pairs:
+            a, b = seeds.get(pair.seed_a), seeds.get(pair.seed_b)
+            if a is None or b is None:
+                missing = pair.seed_a if a is None else pair.seed_b
+                raise ValueError(f"fusion pair {pair.id}: seed {missing!r} is not in the store; "
+                                 "run `graphgen extract` on the seed files first")
+            for strategy in self.strategies:
+                yield self.unit(pair, a, b, strategy)
+
+    def unit(self, pair: FusionPair, a: SeedQuestion, b: SeedQuestion, strategy: str) -> Unit:
+        prompt = self.prompts[strategy]
+        unit_id = stable_id("f", pair.seed_a, pair.seed_b, strategy, prompt.version, self.model)
+        lineage = dict(
+            id=unit_id, kind="fusion", seed_ids=[pair.seed_a, pair.seed_b], similarity=pair.similarity,
+            strategy=strategy, prompt_version=prompt.version, sample_id=pair.id,
+        )
+        return Unit(id=unit_id, messages=prompt.messages(problem_a=a.question, problem_b=b.question),
+                    row=lambda result: _row_from(result, **lineage))
+
+
+def count_lines(path: Path) -> int:
+    with Path(path).open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def write_jsonl(records: Iterable[BaseModel], path: Path) -> int:
+    """Write records atomically (temp file + rename), streaming."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(rec.model_dump_json() + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def load_json_lines(path: Path) -> Iterator[dict]:
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)

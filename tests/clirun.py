@@ -1,0 +1,37 @@
+"""Run the real `graphgen` CLI in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXAMPLES = REPO / "examples"
+
+
+def cli_env(base_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GRAPHGEN_", "NEO4J_"))}
+    env["HF_HUB_OFFLINE"] = "1"
+    if base_url:
+        env["OPENAI_BASE_URL"] = base_url
+        env["OPENAI_API_KEY"] = "sk-test-FAKE-KEY-7f3a9c1e5b"
+        env["GRAPHGEN_MODEL"] = "fake-model"
+    env.update(extra)
+    return env
+
+
+def graphgen(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "graphgen_cli", *map(str, args)], cwd=cwd,
+                          env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"graphgen {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def popen(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "graphgen_cli", *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

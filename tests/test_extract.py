@@ -1,0 +1,138 @@
+"""`graphgen extract` end to end: the real CLI, a real SQLite file, a real HTTP LLM server."""
+
+import json
+import signal
+import sqlite3
+import time
+
+import pytest
+from clirun import EXAMPLES, SHARED, cli_env, graphgen, popen
+
+
+def _gsm8k_subset(path, n):
+    lines = (SHARED / "data/seeds/gsm8k_train.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _count(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_example_graph_from_annotations_offline(tmp_path):
+    out = graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    assert "read 300, rejected 0" in out.stdout
+    assert _count(tmp_path / "graphgen.db", "SELECT count(*) FROM extractions") == 300
+    stats = json.loads(graphgen("graph", "stats", "--json", cwd=tmp_path).stdout)
+    assert stats["concepts"]["topic"] >= 20 and stats["concepts"]["kp"] >= 100
+    assert set(stats["edges"]) == {"topic-topic", "topic-kp", "kp-kp"}
+    graphgen("graph", "export", "-o", "g.graphml", cwd=tmp_path)
+    graphgen("graph", "export", "-o", "g.json", cwd=tmp_path)
+    import networkx as nx
+
+    g = nx.read_graphml(tmp_path / "g.graphml")
+    assert g.number_of_nodes() == sum(stats["concepts"].values())
+    assert len(json.loads((tmp_path / "g.json").read_text())["links"]) == sum(stats["edges"].values())
+
+
+def test_extract_against_llm_then_rerun_is_free(tmp_path, fake_llm):
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 40)
+    env = cli_env(fake_llm.url)
+    out = graphgen("extract", seeds, "--quiet", cwd=tmp_path, env=env)
+    assert "extracted 40 (0 from cache), failed 0" in out.stdout
+    assert fake_llm.stats()["ok"] == 40
+    # same seeds again: nothing to do; with a fresh store, everything comes from the cache
+    out = graphgen("extract", seeds, "--quiet", cwd=tmp_path, env=env)
+    assert "already done 40" in out.stdout
+    out = graphgen("extract", seeds, "--quiet", "--db", "other.db", cwd=tmp_path, env=env)
+    assert "extracted 40 (40 from cache)" in out.stdout
+    assert fake_llm.stats()["ok"] == 40
+    assert "sk-test-FAKE-KEY" not in (tmp_path / "graphgen-cache.db").read_bytes().decode("latin-1")
+    assert "sk-test-FAKE-KEY" not in (tmp_path / "graphgen.db").read_bytes().decode("latin-1")
+
+
+def test_kill_and_resume_loses_nothing_and_pays_nothing_twice(tmp_path, fake_llm):
+    n = 300
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", n)
+    fake_llm.set_latency(20)
+    env = cli_env(fake_llm.url)
+    db = tmp_path / "graphgen.db"
+    proc = popen("extract", seeds, "--concurrency", "8", "--quiet", cwd=tmp_path, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            if db.exists() and _count(db, "SELECT count(*) FROM extractions") >= 20:
+                break
+        except sqlite3.OperationalError:
+            pass
+    proc.send_signal(signal.SIGKILL)  # a hard crash: no cleanup code runs
+    proc.wait()
+    done_before = _count(db, "SELECT count(*) FROM extractions")
+    assert 20 <= done_before < n, "kill landed too late to test resume"
+    paid_before = fake_llm.stats()["ok"]
+
+    out = graphgen("extract", seeds, "--concurrency", "8", "--quiet", cwd=tmp_path, env=env)
+    assert f"already done {done_before}" in out.stdout
+    assert _count(db, "SELECT count(*) FROM extractions") == n  # nothing lost
+    paid_after = fake_llm.stats()["ok"] - paid_before
+    # Finished seeds are never asked again; replies that arrived but were not yet stored
+    # come from the cache. Only calls in flight at the kill (<= concurrency) can be repaid.
+    assert paid_after <= n - done_before
+    assert paid_before + paid_after <= n + 8
+    graph = json.loads(graphgen("graph", "stats", "--json", cwd=tmp_path).stdout)
+    assert graph["extracted_seeds"] == n
+
+
+def test_failures_are_recorded_with_raw_text_and_retried(tmp_path, fake_llm):
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 5)
+    env = cli_env(fake_llm.url)
+    fake_llm.script([{"malformed": True, "times": 3, "match": "Natalia"}])
+    out = graphgen("extract", seeds, "--quiet", "--concurrency", "1", cwd=tmp_path, env=env)
+    assert "extracted 4" in out.stdout and "failed 1" in out.stdout
+    failure = json.loads((tmp_path / "extract-failures.jsonl").read_text().splitlines()[0])
+    assert failure["seed_id"] and failure["raw"] and failure["error"]
+    out = graphgen("extract", seeds, "--quiet", cwd=tmp_path, env=env)
+    assert "already done 4" in out.stdout and "extracted 1" in out.stdout
+
+
+def test_dry_run_calls_no_llm(tmp_path, fake_llm):
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 10)
+    out = graphgen("extract", seeds, "--dry-run", "--model", "gpt-4o-mini", cwd=tmp_path, env=cli_env(fake_llm.url))
+    report = json.loads(out.stdout)
+    assert report["seeds"] == 10 and report["prompt_tokens"] > 10 * 100
+    assert report["cost_usd_estimate"] > 0
+    assert "Natalia" in report["first_prompt"][-1]["content"]
+    assert fake_llm.stats()["total"] == 0
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "What is 1+1?"}\n{"question": oops}\n', encoding="utf-8")
+    proc = graphgen("extract", bad, "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "bad.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_skip_invalid_writes_rejects_and_counts(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "What is 1+1?"}\n{"question": oops}\n{"problem": ""}\n', encoding="utf-8")
+    ann = tmp_path / "ann.jsonl"
+    out = graphgen("extract", bad, "--skip-invalid", "--dry-run", cwd=tmp_path)
+    assert "2 rejected rows written to rejects.jsonl" in out.stderr
+    rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 3] and all(r["reason"] for r in rejects)
+    assert json.loads(out.stdout)["seeds"] == 1
+
+
+def test_bad_annotation_names_file_and_line(tmp_path):
+    ann = tmp_path / "ann.jsonl"
+    first = (EXAMPLES / "annotations.jsonl").read_text().splitlines()[0]
+    ann.write_text(first + '\n{"seed_id": "nope", "topics": [], "knowledge_points": ["x"]}\n')
+    proc = graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", ann, cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "ann.jsonl:2" in proc.stderr
