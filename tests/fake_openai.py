@@ -382,6 +382,90 @@ class FakeOpenAI:
         return app
 
 
+class FakeServerProcess:
+    """Runs this file as a subprocess on a free loopback port and controls it over HTTP.
+
+        with FakeServerProcess(latency_ms=50) as srv:
+            settings.base_url = srv.url          # http://127.0.0.1:PORT/v1
+            srv.script([{"status": 429, "retry_after": 1}])
+    """
+
+    def __init__(self, latency_ms: float = 0.0, host: str = "127.0.0.1", reject_json_schema: bool = False):
+        self.latency_ms = latency_ms
+        self.host = host
+        self.reject = reject_json_schema
+        self.proc = None
+        self.port: int | None = None
+
+    def start(self, timeout: float = 20.0) -> "FakeServerProcess":
+        import subprocess
+
+        cmd = [sys.executable, __file__, "--host", self.host, "--port", "0", "--latency-ms", str(self.latency_ms)]
+        if self.reject:
+            cmd.append("--reject-json-schema")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith("LISTENING"):
+                self.port = int(line.split()[1])
+                return self
+            if self.proc.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError(f"fake OpenAI server did not start: {line!r}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except Exception:
+                self.proc.kill()
+        self.proc = None
+
+    def __enter__(self) -> "FakeServerProcess":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL (ends in /v1)."""
+        return self.base + "/v1"
+
+    def _req(self, method: str, path: str, body: dict | None = None) -> dict:
+        import json as _json
+        import urllib.request
+
+        data = None if body is None else _json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return _json.loads(resp.read())
+
+    def script(self, faults: list[dict], append: bool = False) -> dict:
+        return self._req("POST", "/_script", {"faults": faults, "append": append})
+
+    def stats(self) -> dict:
+        return self._req("GET", "/_stats")
+
+    def reset(self) -> dict:
+        return self._req("POST", "/_reset", {})
+
+    def set_latency(self, ms: float) -> dict:
+        return self._req("POST", "/_config", {"latency_ms": ms})
+
+    def reject_json_schema(self, value: bool = True) -> dict:
+        return self._req("POST", "/_config", {"reject_json_schema": value})
+
+
 async def serve(host: str, port: int, latency_ms: float, reject_json_schema: bool = False) -> None:
     fake = FakeOpenAI(latency_ms)
     fake.reject_json_schema = reject_json_schema

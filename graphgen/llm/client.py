@@ -174,7 +174,8 @@ class LLMClient:
     def __init__(self, settings: LLMSettings, *, transport: str = "auto"):
         self.settings = settings
         self.model = settings.model
-        self._secret = settings.api_key.get_secret_value() if settings.api_key else None
+        key = settings.api_key
+        self._secret = key.get_secret_value() if hasattr(key, "get_secret_value") else (key or None)
         if not self._secret:
             self._secret = os.environ.get("OPENAI_API_KEY") or None
         if not self._secret and not settings.base_url:
@@ -195,7 +196,7 @@ class LLMClient:
 
     def __repr__(self) -> str:
         return (f"LLMClient(model={self.model!r}, base_url={self.settings.base_url!r}, "
-                f"mode={self.mode!r}, concurrency={self.settings.concurrency})")
+                f"mode={getattr(self, 'mode', None)!r}, concurrency={self.settings.concurrency})")
 
     # -- plumbing ---------------------------------------------------------------------------
 
