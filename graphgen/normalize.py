@@ -23,7 +23,7 @@ def singular(word: str) -> str:
     """Strip trivial English plural forms; leave anything doubtful alone."""
     if word in _IRREGULAR:
         return _IRREGULAR[word]
-    if len(word) <= 3 or word in _KEEP_S or not word.endswith("s") or word.endswith("ss"):
+    if len(word) <= 3 or word in _KEEP_S or not word.endswith("s") or word.endswith(("ss", "ics")):
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"

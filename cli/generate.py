@@ -1,0 +1,102 @@
+"""`graphgen generate …`: new questions from concept samples, fused questions from pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from graphgen_cli.common import friendly_errors, llm_options, open_graph_store, settings_from, store_options
+
+
+@click.group()
+def generate() -> None:
+    """Generate new questions with step-by-step solutions through the LLM."""
+
+
+def _report(summary, settings) -> None:
+    click.echo(f"{summary.ok} rows written, {summary.failed} failed, {summary.cached} from cache; "
+               f"{summary.skipped_done} already done, {summary.skipped_other_shards} in other shards")
+    if summary.per_strategy:
+        click.echo("per strategy: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.per_strategy.items())))
+    cost = f"${summary.cost_usd:.4f}" if settings.llm.price_for(settings.llm.model) else "cost unknown (no price for model)"
+    click.echo(f"tokens: {summary.prompt_tokens} prompt + {summary.completion_tokens} completion; {cost}")
+    if summary.failures_path:
+        click.echo(f"failures with reasons and raw replies: {summary.failures_path}; run again to retry them", err=True)
+
+
+def _shard(text):
+    from graphgen.generate import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@generate.command()
+@click.option("--samples", required=True, type=click.Path(exists=True, dir_okay=False), help="samples JSONL from `graphgen sample concepts`")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="generated rows JSONL (appended; resumable)")
+@click.option("--difficulty", default="medium", show_default=True, help="e.g. easy, medium, hard, competition")
+@click.option("--style", default="word problem", show_default=True, help="e.g. 'word problem', 'symbolic', 'multiple choice'")
+@click.option("--shard", help="i/n: run only this machine's share (0-based), disjoint and reproducible")
+@store_options
+@llm_options
+@click.pass_context
+@friendly_errors
+def questions(ctx, samples, output, difficulty, style, shard, quiet, **opts):
+    """One new question + solution + answer per concept sample (MathScale).
+
+    \b
+    Examples:
+      graphgen generate questions --samples samples.jsonl -o generated.jsonl
+      graphgen generate questions --samples samples.jsonl -o gen.1.jsonl --shard 1/4 --difficulty hard
+    """
+    from graphgen.generate import QuestionGenerator, count_lines, read_jsonl, run_units
+    from graphgen.llm import LLMClient
+    from graphgen.records import ConceptSample
+
+    settings = settings_from(ctx, **opts)
+    with open_graph_store(settings) as store:
+        gen = QuestionGenerator(store, settings.llm.model, difficulty=difficulty, style=style)
+        units = gen.units(read_jsonl(Path(samples), ConceptSample))
+        summary = run_units(units, LLMClient(settings.llm), Path(output), store=store, shard=_shard(shard),
+                            total=count_lines(Path(samples)), label="generate", quiet=quiet)
+    _report(summary, settings)
+
+
+@generate.command()
+@click.option("--pairs", required=True, type=click.Path(exists=True, dir_okay=False), help="pairs JSONL from `graphgen sample fusion-pairs`")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="fused rows JSONL (appended; resumable)")
+@click.option("--strategy", type=click.Choice(["sequential", "parallel", "conditional", "all"]), default="all", show_default=True, help="MathFusion fusion strategy")
+@click.option("--shard", help="i/n: run only this machine's share (0-based)")
+@store_options
+@llm_options
+@click.pass_context
+@friendly_errors
+def fusion(ctx, pairs, output, strategy, shard, quiet, **opts):
+    """Fuse each seed pair into one new problem (MathFusion).
+
+    Sequential: one problem's result feeds the other. Parallel: one problem needing both
+    ideas at once. Conditional: both give comparable quantities; the question compares them.
+
+    \b
+    Examples:
+      graphgen generate fusion --pairs pairs.jsonl -o fused.jsonl --strategy all
+      graphgen generate fusion --pairs pairs.jsonl -o seq.jsonl --strategy sequential
+    """
+    from graphgen.generate import FUSION_STRATEGIES, FusionGenerator, count_lines, read_jsonl, run_units
+    from graphgen.llm import LLMClient
+    from graphgen.records import FusionPair
+
+    settings = settings_from(ctx, **opts)
+    strategies = FUSION_STRATEGIES if strategy == "all" else (strategy,)
+    with open_graph_store(settings) as store:
+        gen = FusionGenerator(store, settings.llm.model, strategies)
+        try:
+            summary = run_units(gen.units(read_jsonl(Path(pairs), FusionPair)), LLMClient(settings.llm), Path(output),
+                                store=store, shard=_shard(shard), total=count_lines(Path(pairs)) * len(strategies),
+                                label="fusion", quiet=quiet)
+        except ValueError as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
+    _report(summary, settings)
