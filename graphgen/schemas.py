@@ -28,6 +28,11 @@ SCHEMAS: dict[str, str] = {
     "fusion_pair": "graphgen.records:FusionPair",
     "generated_question": "graphgen.records:GeneratedQuestion",
     "rejected_row": "graphgen.records:RejectedRow",
+    # export layouts
+    "alpaca_row": "graphgen.export:AlpacaRow",
+    "sharegpt_row": "graphgen.export:ShareGPTRow",
+    "chatml_row": "graphgen.export:ChatMLRow",
+    "raw_row": "graphgen.export:RawRow",
 }
 
 
