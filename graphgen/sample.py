@@ -91,6 +91,7 @@ __all__ = [
     "WalkOptions",
     "SampleStats",
     "WalkBatch",
+    "RawWalks",
     "ConceptSampler",
     "ExemplarIndex",
     "sample_concepts",
@@ -463,6 +464,22 @@ class WalkBatch:
         return len(self.lengths)
 
 
+@dataclass
+class RawWalks:
+    """Walks as drawn (`ConceptSampler.raw_walks`): same layout as `WalkBatch`, plus
+    per-walk flags. A dropped walk keeps its topics (and no knowledge point)."""
+
+    walks: np.ndarray
+    lengths: np.ndarray
+    n_topics: np.ndarray
+    dropped: np.ndarray
+    stuck_topic: np.ndarray
+    stuck_kp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
 def sample_id(concept_ids: Iterable[str]) -> str:
     """Deterministic id of a concept combination (order-insensitive)."""
     return _sorted_sample_id(sorted(set(concept_ids)))
@@ -648,6 +665,15 @@ class ConceptSampler:
             stuck_k[advance(self._kk, act, _STEP_KP0 + s, 2 + t_hi + s)] = True
         stuck_k &= ~dropped
         return W, length, n_top, dropped, stuck_t, stuck_k
+
+    def raw_walks(self, seed: int, start: int, stop: int) -> RawWalks:
+        """Walks `start..stop-1` of the stream for `seed` exactly as drawn: duplicates and
+        dropped walks included, start weights without coverage re-weighting. For
+        inspection and statistical tests; `sample_concepts` is the normal entry point."""
+        W, length, n_top, dropped, stuck_t, stuck_k = self._walk_chunk(
+            _seed_key(seed), start, stop, np.cumsum(self._start_base)
+        )
+        return RawWalks(W, length, n_top, dropped, stuck_t, stuck_k)
 
     # --- the stream ---------------------------------------------------------------------
     def iter_batches(self, n: int, seed: int = 0, stats: SampleStats | None = None) -> Iterator[WalkBatch]:
