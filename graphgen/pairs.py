@@ -1,0 +1,538 @@
+"""Fusion pairs: which two seed problems to fuse (MathFusion), by embedding or by graph.
+
+`find_fusion_pairs` pairs each seed with its top-k nearest other seeds by cosine
+similarity (inner product of L2-normalised vectors). Search is exact and blockwise (a block
+of query rows against all rows at a time, so memory stays bounded) up to
+`PairOptions.exact_threshold` seeds per searched group; above it a faiss index (IVF by
+default, HNSW as an option) takes over, optionally with a recall check against exact
+search on a sample. The returned `PairStats` say which method was used and how many
+candidates each filter removed.
+
+`find_graph_pairs` (beyond MathFusion) pairs seeds whose concepts are joined by strong
+co-occurrence edges but which share few concepts, so a fusion bridges related ideas.
+
+Both return pairs deduplicated as unordered pairs, `seed_a` < `seed_b` by id, with
+deterministic ids (hash of the sorted seed ids) in a deterministic order: strongest
+first, ties by ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from graphgen.records import ConceptEdge, FusionPair, SeedQuestion
+
+# --- options and stats -------------------------------------------------------------------
+
+
+class PairOptions(BaseModel):
+    """How fusion pairs are chosen. Filters apply *before* top-k: a seed's pick is its
+    nearest neighbour among the candidates that pass (same source, below max_similarity,
+    not a duplicate); a pick below min_similarity is dropped, not replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(1, ge=1, description="neighbours taken per seed")
+    same_source: bool = Field(False, description="pair only seeds of the same source dataset")
+    min_similarity: float = Field(0.0, ge=-1.0, le=1.0, description="drop picks below this")
+    max_similarity: float = Field(
+        0.98, ge=-1.0, le=1.0, description="skip neighbours above this (near-duplicates make trivial fusions)"
+    )
+    mutual_only: bool = Field(False, description="keep a pair only if each seed picked the other")
+    max_uses_per_seed: int | None = Field(
+        None, ge=1, description="at most this many pairs per seed (strongest pairs win)"
+    )
+    exact_threshold: int = Field(
+        50_000, ge=0, description="searched groups larger than this use an approximate faiss index"
+    )
+    index: Literal["ivf", "hnsw"] = Field("ivf", description="approximate index kind")
+    nlist: int | None = Field(None, ge=1, description="IVF lists (default ~4*sqrt(n))")
+    nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query")
+    hnsw_m: int = Field(32, ge=4)
+    ef_search: int = Field(128, ge=1)
+    recall_sample: int = Field(
+        256, ge=0, description="approximate search: queries re-checked by exact search (0 = no check)"
+    )
+    memory_mb: int = Field(512, ge=16, description="bound for one block of the similarity matrix")
+    random_seed: int = 0
+
+    @model_validator(mode="after")
+    def _check_range(self) -> PairOptions:
+        if self.min_similarity > self.max_similarity:
+            raise ValueError("min_similarity must not exceed max_similarity")
+        return self
+
+
+class GraphPairOptions(PairOptions):
+    """Graph-guided pairs. Score(A, B) = sum of strong-edge weights between A's concepts
+    not in B and B's concepts not in A, times (1 - Jaccard(A, B)); similarity =
+    score / (1 + score), in [0, 1). Similarity filters apply to that value."""
+
+    max_similarity: float = Field(1.0, ge=-1.0, le=1.0)
+    max_overlap: float = Field(0.34, ge=0.0, le=1.0, description="max Jaccard overlap of concept sets")
+    min_edge_weight: float = Field(0.05, ge=0.0, description="an edge is strong from this weight")
+    min_edge_count: int = Field(2, ge=1, description="... and this many supporting seeds")
+
+
+class PairStats(BaseModel):
+    method: str = Field("", description="'exact', 'ivf', 'hnsw' or 'graph' ('+' joins several groups)")
+    seeds: int = 0
+    duplicates: int = Field(0, description="seeds skipped as exact duplicates of an earlier seed")
+    searched: int = Field(0, description="seeds that took part in the search")
+    groups: int = Field(0, description="groups searched separately (sources when same_source)")
+    picks: int = Field(0, description="directed (seed -> neighbour) picks kept by the search")
+    excluded_above_max: int = Field(
+        0, description="neighbours skipped as more similar than max_similarity (directed)"
+    )
+    excluded_overlap: int = Field(0, description="graph: candidates skipped for too much concept overlap")
+    below_min: int = Field(0, description="neighbour slots left empty: best remaining below min_similarity")
+    merged_reverse: int = Field(0, description="picks merged with the reverse pick (a->b and b->a)")
+    dropped_not_mutual: int = 0
+    dropped_max_uses: int = 0
+    pairs: int = 0
+    recall: float | None = Field(None, description="approximate search: recall of exact top-k on a sample")
+    recall_sample: int = 0
+    seconds: float = 0.0
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_question(text: str) -> str:
+    """Text used to detect exact duplicates: NFKC, case-folded, whitespace collapsed."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def pair_id(a: str, b: str) -> str:
+    lo, hi = sorted((a, b))
+    return "pair-" + hashlib.sha256(f"{lo}\x00{hi}".encode()).hexdigest()[:16]
+
+
+def _dedupe_seeds(seeds: Sequence[SeedQuestion]) -> np.ndarray:
+    """Indices of the seeds kept: the first of every group of exact duplicates."""
+    seen: set[str] = set()
+    keep = []
+    for i, s in enumerate(seeds):
+        key = normalise_question(s.question)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _groups(sources: Sequence[str], idx: np.ndarray, same_source: bool) -> list[np.ndarray]:
+    if not same_source:
+        return [idx]
+    by: dict[str, list[int]] = {}
+    for i in idx.tolist():
+        by.setdefault(sources[i], []).append(i)
+    return [np.asarray(by[k], dtype=np.int64) for k in sorted(by)]
+
+
+def _block_rows(n_cols: int, memory_mb: int, factor: int = 2) -> int:
+    return max(1, min(8192, (memory_mb << 20) // max(1, n_cols * 4 * factor)))
+
+
+def _topk_rows(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k columns per row of S, sorted by value descending (ties: lower column first)."""
+    if k == 1:
+        j = np.argmax(S, axis=1)[:, None]
+    else:
+        kk = min(k, S.shape[1])
+        j = np.argpartition(S, S.shape[1] - kk, axis=1)[:, -kk:]
+        vals = np.take_along_axis(S, j, axis=1)
+        j = np.take_along_axis(j, _rowwise_order(vals, j), axis=1)
+    return j, np.take_along_axis(S, j, axis=1)
+
+
+def _rowwise_order(vals: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    # sort by value descending, then column ascending; rows are short (k)
+    order = np.argsort(cols, axis=1, kind="stable")
+    v = np.take_along_axis(vals, order, axis=1)
+    order2 = np.argsort(-v, axis=1, kind="stable")
+    return np.take_along_axis(order, order2, axis=1)
+
+
+def _exact_search(
+    X: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    options: PairOptions,
+    stats: PairStats | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact filtered top-k of rows `queries` of X against all rows of X (blockwise).
+
+    Returns (neighbour indices into X, similarities), shape (len(queries), k); empty slots
+    have index -1 and similarity -inf.
+    """
+    m = X.shape[0]
+    k_eff = min(k, m - 1)
+    out_j = np.full((len(queries), k), -1, dtype=np.int64)
+    out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    if k_eff <= 0:
+        return out_j, out_s
+    step = _block_rows(m, options.memory_mb)
+    XT = X.T
+    for start in range(0, len(queries), step):
+        q = queries[start : start + step]
+        S = X[q] @ XT
+        S[np.arange(len(q)), q] = -np.inf
+        if options.max_similarity < 1.0:
+            above = S > options.max_similarity
+            if stats is not None:
+                stats.excluded_above_max += int(np.count_nonzero(above))
+            S[above] = -np.inf
+        j, s = _topk_rows(S, k_eff)
+        out_j[start : start + len(q), :k_eff] = j
+        out_s[start : start + len(q), :k_eff] = s
+    out_j[~np.isfinite(out_s)] = -1
+    return out_j, out_s
+
+
+def _approx_search(
+    X: np.ndarray, k: int, options: PairOptions, stats: PairStats
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filtered top-k of every row of X by a faiss index; same output as _exact_search."""
+    import faiss
+
+    m, d = X.shape
+    rng = np.random.default_rng(options.random_seed)
+    if options.index == "hnsw":
+        index = faiss.IndexHNSWFlat(d, options.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = max(40, options.hnsw_m * 2)
+        index.add(X)
+    else:
+        nlist = options.nlist or max(1, min(int(4 * math.sqrt(m)), m // 40))
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        n_train = min(m, nlist * 64)
+        train = X if n_train == m else X[np.sort(rng.choice(m, n_train, replace=False))]
+        index.cp.seed = options.random_seed
+        index.train(train)
+        index.add(X)
+        index.nprobe = min(nlist, options.nprobe or max(8, nlist // 32))
+
+    def search(rows: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        if options.index == "hnsw":
+            index.hnsw.efSearch = max(options.ef_search, kk)
+        s, j = index.search(X[rows], kk)
+        return j, s
+
+    out_j = np.full((m, k), -1, dtype=np.int64)
+    out_s = np.full((m, k), -np.inf, dtype=np.float32)
+    pending = np.arange(m)
+    kk = min(m, k + 8)
+    batch = 32768
+    while len(pending):
+        retry = []
+        for start in range(0, len(pending), batch):
+            rows = pending[start : start + batch]
+            j, s = search(rows, kk)
+            invalid = (j < 0) | (j == rows[:, None])
+            above = (s > options.max_similarity) & ~invalid
+            good = ~invalid & ~above
+            # rows whose k-th valid candidate may lie beyond the kk returned
+            n_good = good.sum(axis=1)
+            last = s[:, -1]
+            need_more = (n_good < k) & (last >= options.min_similarity) & (j[:, -1] >= 0) & (kk < m)
+            done = ~need_more
+            stats.excluded_above_max += int(np.count_nonzero(above[done]))
+            s = np.where(good, s, -np.inf).astype(np.float32)
+            j = np.where(good, j, -1)
+            order = _rowwise_order(s, np.where(good, j, np.iinfo(np.int64).max))[:, :k]
+            j = np.take_along_axis(j, order, axis=1)
+            s = np.take_along_axis(s, order, axis=1)
+            out_j[rows[done], : j.shape[1]] = j[done]
+            out_s[rows[done], : s.shape[1]] = s[done]
+            retry.append(rows[need_more])
+        pending = np.concatenate(retry) if retry else np.empty(0, dtype=np.int64)
+        kk = min(m, kk * 4)
+    if options.recall_sample:
+        sample = np.sort(rng.choice(m, min(m, options.recall_sample), replace=False))
+        ej, es = _exact_search(X, sample, k, options, None)
+        hits = total = 0
+        for a_row, e_row, e_sim in zip(out_j[sample], ej, es):
+            want = {int(x) for x, v in zip(e_row, e_sim) if x >= 0 and v >= options.min_similarity}
+            total += len(want)
+            hits += len(want & {int(x) for x in a_row if x >= 0})
+        stats.recall_sample += len(sample)
+        stats.recall = hits / total if total else 1.0
+    return out_j, out_s
+
+
+def _finalise(
+    ids: Sequence[str],
+    qa: np.ndarray,
+    nb: np.ndarray,
+    sims: np.ndarray,
+    methods: np.ndarray,
+    method_names: Sequence[str],
+    options: PairOptions,
+    stats: PairStats,
+) -> list[FusionPair]:
+    """Directed picks (qa -> nb) to unordered, filtered, ordered FusionPairs."""
+    n = len(ids)
+    stats.picks = len(qa)
+    if not len(qa):
+        return []
+    lo, hi = np.minimum(qa, nb), np.maximum(qa, nb)
+    key = lo * n + hi
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    best = np.full(len(uniq), -np.inf, dtype=np.float64)
+    np.maximum.at(best, inverse, sims.astype(np.float64))
+    meth = np.zeros(len(uniq), dtype=np.int64)
+    np.maximum.at(meth, inverse, methods)
+    stats.merged_reverse = int(len(qa) - len(uniq))
+    keep = np.ones(len(uniq), dtype=bool)
+    if options.mutual_only:
+        keep = counts >= 2
+        stats.dropped_not_mutual = int(np.count_nonzero(~keep))
+    uniq, best, meth = uniq[keep], best[keep], meth[keep]
+    a_idx, b_idx = uniq // n, uniq % n
+    # ids sorted so that seed_a < seed_b by id
+    id_arr = np.asarray(ids, dtype=object)
+    ida, idb = id_arr[a_idx], id_arr[b_idx]
+    swap = ida > idb
+    ida, idb = np.where(swap, idb, ida), np.where(swap, ida, idb)
+    a_idx, b_idx = np.where(swap, b_idx, a_idx), np.where(swap, a_idx, b_idx)
+    rounded = np.round(best, 6)
+    # strongest first; ties by seed ids (string order via ranks)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(id_arr, kind="stable")] = np.arange(n)
+    order = np.lexsort((rank[b_idx], rank[a_idx], -rounded))
+    uses = np.zeros(n, dtype=np.int64)
+    cap = options.max_uses_per_seed
+    pairs: list[FusionPair] = []
+    for i in order.tolist():
+        a, b = int(a_idx[i]), int(b_idx[i])
+        if cap is not None:
+            if uses[a] >= cap or uses[b] >= cap:
+                stats.dropped_max_uses += 1
+                continue
+            uses[a] += 1
+            uses[b] += 1
+        sa, sb = ida[i], idb[i]
+        pairs.append(
+            FusionPair.model_construct(
+                id=pair_id(sa, sb), seed_a=sa, seed_b=sb, similarity=float(rounded[i]),
+                method=method_names[int(meth[i])],
+            )
+        )
+    stats.pairs = len(pairs)
+    return pairs
+
+
+# --- embedding pairs -------------------------------------------------------------------------
+
+
+def find_fusion_pairs(
+    seeds: Sequence[SeedQuestion],
+    vectors: np.ndarray,
+    options: PairOptions | None = None,
+) -> tuple[list[FusionPair], PairStats]:
+    """For each seed, its top-k nearest other seeds by cosine similarity.
+
+    `vectors[i]` embeds `seeds[i]` (normalised here if it is not). Exact duplicates (same
+    normalised question) are collapsed to their first occurrence. With `same_source`,
+    each source is searched on its own.
+    """
+    options = options or PairOptions()
+    t0 = time.perf_counter()
+    seeds = list(seeds)
+    X = np.asarray(vectors, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] != len(seeds):
+        raise ValueError(f"vectors has shape {X.shape}; expected ({len(seeds)}, d)")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if not np.allclose(norms, 1.0, atol=1e-3):
+        X = X / np.where(norms == 0, 1.0, norms)
+    stats = PairStats(seeds=len(seeds))
+    keep = _dedupe_seeds(seeds)
+    stats.duplicates = len(seeds) - len(keep)
+    stats.searched = len(keep)
+    groups = _groups([s.source for s in seeds], keep, options.same_source)
+    stats.groups = len(groups)
+    k = options.top_k
+    qa_all, nb_all, sim_all, meth_all, used = [], [], [], [], []
+    method_names = ["embedding-exact", "embedding-approx"]
+    for g in groups:
+        if len(g) < 2:
+            continue
+        Xg = np.ascontiguousarray(X[g])
+        if len(g) > options.exact_threshold:
+            j, s = _approx_search(Xg, k, options, stats)
+            used.append(options.index)
+            code = 1
+        else:
+            j, s = _exact_search(Xg, np.arange(len(g)), k, options, stats)
+            used.append("exact")
+            code = 0
+        ok = (j >= 0) & (s >= options.min_similarity)
+        stats.below_min += int(np.count_nonzero(~ok[:, : min(k, len(g) - 1)]))
+        rows = np.broadcast_to(np.arange(len(g))[:, None], j.shape)
+        qa_all.append(g[rows[ok]])
+        nb_all.append(g[j[ok]])
+        sim_all.append(s[ok])
+        meth_all.append(np.full(int(ok.sum()), code, dtype=np.int64))
+    stats.method = "+".join(dict.fromkeys(used)) or "exact"
+    cat = lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dtype=dt)  # noqa: E731
+    pairs = _finalise(
+        [s.id for s in seeds],
+        cat(qa_all, np.int64),
+        cat(nb_all, np.int64),
+        cat(sim_all, np.float32),
+        cat(meth_all, np.int64),
+        method_names,
+        options,
+        stats,
+    )
+    stats.seconds = round(time.perf_counter() - t0, 3)
+    return pairs, stats
+
+
+# --- graph-guided pairs ------------------------------------------------------------------------
+
+
+def find_graph_pairs(
+    seed_concepts: Iterable[tuple[str, Sequence[str]]],
+    edges: Iterable[ConceptEdge],
+    options: GraphPairOptions | None = None,
+    sources: dict[str, str] | None = None,
+) -> tuple[list[FusionPair], PairStats]:
+    """Pairs of seeds whose concepts are linked by strong co-occurrence edges but which
+    share few concepts (Jaccard overlap <= max_overlap), top-k per seed by score.
+
+    `seed_concepts` is `GraphStore.seed_concepts()`, `edges` is `GraphStore.edges()`;
+    `sources` (seed id -> source) is needed for `same_source`. Works on sparse matrices
+    in row blocks (seed x concept incidence times strong-edge weights), never on Python
+    all-pairs loops.
+    """
+    from scipy import sparse
+
+    options = options or GraphPairOptions()
+    t0 = time.perf_counter()
+    ids: list[str] = []
+    sets: list[frozenset[int]] = []
+    concept_index: dict[str, int] = {}
+    for seed_id, concepts in seed_concepts:
+        cs = frozenset(concept_index.setdefault(c, len(concept_index)) for c in concepts)
+        if cs:
+            ids.append(seed_id)
+            sets.append(cs)
+    n, C = len(ids), len(concept_index)
+    stats = PairStats(method="graph", seeds=n, searched=n, groups=1)
+    weight: dict[tuple[int, int], float] = {}
+    for e in edges:
+        if e.count < options.min_edge_count or e.weight < options.min_edge_weight:
+            continue
+        a, b = concept_index.get(e.source), concept_index.get(e.target)
+        if a is None or b is None or a == b:
+            continue
+        weight[(a, b)] = weight[(b, a)] = float(e.weight)
+    if n < 2 or not weight:
+        stats.seconds = round(time.perf_counter() - t0, 3)
+        return [], stats
+
+    rows = np.repeat(np.arange(n), [len(s) for s in sets])
+    cols = np.fromiter((c for s in sets for c in sorted(s)), dtype=np.int64, count=len(rows))
+    M = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, C))
+    wk = np.asarray(list(weight.keys()), dtype=np.int64)
+    W = sparse.csr_matrix((np.asarray(list(weight.values()), dtype=np.float32), (wk[:, 0], wk[:, 1])), shape=(C, C))
+    MW = (M @ W).tocsr()
+    Mt = M.T.tocsr()
+    size = np.asarray([len(s) for s in sets], dtype=np.float32)
+    src = None
+    if options.same_source:
+        if sources is None:
+            raise ValueError("same_source needs `sources` (seed id -> source)")
+        names = sorted({sources.get(i, "") for i in ids})
+        code = {s: i for i, s in enumerate(names)}
+        src = np.asarray([code[sources.get(i, "")] for i in ids])
+        stats.groups = len(names)
+
+    def exact_score(a: int, b: int) -> float:
+        A, B = sets[a], sets[b]
+        only_a, only_b = A - B, B - A
+        raw = 0.0
+        for c in only_a:
+            for d in only_b:
+                raw += weight.get((c, d), 0.0)
+        shared = len(A & B)
+        return raw * (1.0 - shared / (len(A) + len(B) - shared))
+
+    k = options.top_k
+    qa, nb, sims = [], [], []
+    step = _block_rows(n, options.memory_mb, factor=4)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        R = (MW[start:stop] @ Mt).toarray()  # sum of weights c in A, d in B (upper bound)
+        SH = (M[start:stop] @ Mt).toarray()  # shared concept counts
+        J = SH / (size[start:stop, None] + size[None, :] - SH)
+        A = R * (1.0 - J)
+        r = np.arange(stop - start)
+        A[r, r + start] = 0.0
+        over = J > options.max_overlap
+        over[r, r + start] = False
+        stats.excluded_overlap += int(np.count_nonzero(over & (A > 0)))
+        A[over] = 0.0
+        if src is not None:
+            A[src[start:stop, None] != src[None, :]] = 0.0
+        for i in range(stop - start):
+            row = A[i]
+            cand = np.flatnonzero(row > 0)
+            if not len(cand):
+                stats.below_min += k
+                continue
+            # Threshold algorithm: approximate scores are upper bounds (exact when no
+            # concept is shared), so rescore the best until the k-th exact score beats
+            # every remaining bound.
+            order = cand[np.argsort(-row[cand], kind="stable")]
+            a = start + i
+            scored: list[tuple[float, int]] = []
+            pos = 0
+            L = k + 8
+            while True:
+                for b in order[pos : pos + L].tolist():
+                    s = exact_score(a, b) if SH[i, b] else float(row[b])
+                    if s > 0:
+                        sim = s / (1.0 + s)
+                        if sim > options.max_similarity:
+                            stats.excluded_above_max += 1
+                        else:
+                            scored.append((sim, b))
+                pos += L
+                scored.sort(key=lambda t: (-t[0], t[1]))
+                if pos >= len(order):
+                    break
+                bound = float(row[order[pos]])
+                if len(scored) >= k and scored[k - 1][0] >= bound / (1.0 + bound):
+                    break
+                L *= 4
+            picked = [(sim, b) for sim, b in scored[:k] if sim >= options.min_similarity]
+            stats.below_min += k - len(picked)
+            for sim, b in picked:
+                qa.append(a)
+                nb.append(b)
+                sims.append(sim)
+    pairs = _finalise(
+        ids,
+        np.asarray(qa, dtype=np.int64),
+        np.asarray(nb, dtype=np.int64),
+        np.asarray(sims, dtype=np.float64),
+        np.zeros(len(qa), dtype=np.int64),
+        ["graph"],
+        options,
+        stats,
+    )
+    stats.seconds = round(time.perf_counter() - t0, 3)
+    return pairs, stats
