@@ -59,7 +59,9 @@ class SQLiteStore(GraphStore):
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # check_same_thread off: run_jobs may call sinks on its loop thread (in Jupyter)
+            # while the caller blocks, so the connection is never used by two threads at once.
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
