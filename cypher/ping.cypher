@@ -1,0 +1,2 @@
+// Connection check: fails with DatabaseNotFound when the database does not exist.
+RETURN 1 AS ok
