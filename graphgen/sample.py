@@ -925,15 +925,33 @@ class ExemplarIndex:
         return r, s, jac
 
     @staticmethod
-    def _topk(r, s, jac, k):
-        order = np.lexsort((s, -jac, r))
-        r, s = r[order], s[order]
+    def _topk(r: np.ndarray, s: np.ndarray, jac: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the `cap[row]` pairs with the highest jac (ties: smaller seed index).
+        Pairs must be sorted by (row, seed), as np.unique leaves them. Result: grouped by
+        row, best first. k selection rounds of segment reductions, no full sort."""
         if len(r) == 0:
             return r, s
-        new = np.r_[True, r[1:] != r[:-1]]
-        grp_start = np.maximum.accumulate(np.where(new, np.arange(len(r)), 0))
-        keep = (np.arange(len(r)) - grp_start) < k
-        return r[keep], s[keep]
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        seg_len = np.diff(np.r_[starts, len(r)])
+        caps = cap[r[starts]]
+        j = jac.astype(np.float64, copy=True)
+        idx = np.arange(len(r))
+        big = len(r)
+        picks = []
+        for rnd in range(int(caps.max(initial=0))):
+            best = np.maximum.reduceat(j, starts)
+            live = (best >= 0) & (caps > rnd)
+            if not live.any():
+                break
+            first = np.minimum.reduceat(np.where(j == np.repeat(best, seg_len), idx, big), starts)
+            sel = first[live]
+            picks.append(sel)
+            j[sel] = -1.0
+        if not picks:
+            return r[:0], s[:0]
+        sel = np.concatenate(picks)  # round by round: stable sort by row keeps rank order
+        sel = sel[np.argsort(r[sel], kind="stable")]
+        return r[sel], s[sel]
 
     def query_many(
         self,
@@ -959,7 +977,7 @@ class ExemplarIndex:
         for a in range(0, m, chunk):
             rows = np.arange(a, min(a + chunk, m))
             r, s, jac = self._scored(self._kp_post, self._kp_size, kps, kp_size, rows)
-            r, s = self._topk(r, s, jac, k)
+            r, s = self._topk(r, s, jac, np.full(m, k))
             have = np.bincount(r - a, minlength=len(rows))
             short = rows[have < k]
             if len(short):
@@ -968,15 +986,12 @@ class ExemplarIndex:
                     ns = len(sid)
                     taken = np.isin(r2 * ns + s2, r * ns + s)
                     r2, s2, jac2 = r2[~taken], s2[~taken], jac2[~taken]
-                    # rank fallbacks after every primary: cap per row at k - have
-                    order = np.lexsort((s2, -jac2, r2))
-                    r2, s2 = r2[order], s2[order]
-                    if len(r2):
-                        new = np.r_[True, r2[1:] != r2[:-1]]
-                        gs = np.maximum.accumulate(np.where(new, np.arange(len(r2)), 0))
-                        keep = (np.arange(len(r2)) - gs) < (k - have[r2 - a])
-                        r = np.concatenate([r, r2[keep]])
-                        s = np.concatenate([s, s2[keep]])
+                    # fallbacks rank after every primary of their row: cap at k - have
+                    cap = np.zeros(m, dtype=np.int64)
+                    cap[rows] = k - have
+                    r2, s2 = self._topk(r2, s2, jac2, cap)
+                    r = np.concatenate([r, r2])
+                    s = np.concatenate([s, s2])
             # primaries come first for each row, fallbacks after: stable sort by row
             order = np.argsort(r, kind="stable")
             for ri, si in zip(r[order].tolist(), s[order].tolist()):
