@@ -124,3 +124,60 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     return predicate()
+
+
+# --- small test data ----------------------------------------------------------------------
+
+#: Names that break string-built Cypher: quotes, backticks, braces, backslashes, Unicode,
+#: keywords, parameter and comment syntax.
+NASTY = [
+    "O'Brien's \"theorem\"",
+    "`backtick` label",
+    "{map: 1} and $param",
+    "back\\slash \\n not a newline",
+    "MATCH (n) DETACH DELETE n",
+    "'; MATCH (n) DETACH DELETE n //",
+    "Thales' theorem — Θεώρημα 日本語 ∑ 🙂",
+    "RETURN null AS x } CALL { CREATE (:Pwned)",
+]
+
+
+def small_workspace():
+    """(seeds, extractions, generated) of a tiny but complete workspace, nasty names included."""
+    from graphgen.records import Extraction, GeneratedQuestion, LLMUsage, SeedQuestion
+
+    seeds = [
+        SeedQuestion(id="gsm-1", question="Tom has 3 apples and buys 2 more. How many?", solution="3+2=5",
+                     answer="5", source="gsm8k"),
+        SeedQuestion(id="gsm-2", question="A train goes 60 km/h for 2 h. Distance?", answer="120", source="gsm8k"),
+        SeedQuestion(id="math-1", question="Solve $x^2-5x+6=0$. {braces} `ticks` \\frac{1}{2}",
+                     solution="(x-2)(x-3)=0", answer="2, 3", source="math"),
+        SeedQuestion(id="math-2", question=NASTY[5], solution=NASTY[3], answer=NASTY[1], source="math"),
+        SeedQuestion(id="math-3", question="Find the area of a circle of radius 2.", answer="4\\pi", source="math"),
+    ]
+    extractions = [
+        Extraction(seed_id="gsm-1", topics=["Arithmetic"], knowledge_points=["Addition", "Word problems"],
+                   model="fake-model", prompt_version="extract_v1",
+                   usage=LLMUsage(model="fake-model", prompt_tokens=120, completion_tokens=30, cost_usd=0.0001)),
+        Extraction(seed_id="gsm-2", topics=["Arithmetic", "Rates"],
+                   knowledge_points=["Multiplication", "Distance = speed x time", "Word Problems"],
+                   model="fake-model", prompt_version="extract_v1"),
+        Extraction(seed_id="math-1", topics=["Algebra", "Quadratic equations"],
+                   knowledge_points=["Factoring quadratics", "Zero product property", NASTY[0]]),
+        Extraction(seed_id="math-2", topics=[NASTY[4], "Algebra"],
+                   knowledge_points=[NASTY[1], NASTY[2], NASTY[3], NASTY[6], NASTY[7]]),
+        Extraction(seed_id="math-3", topics=["Geometry"], knowledge_points=["Area of a circle", "Multiplication"]),
+    ]
+    generated = [
+        GeneratedQuestion(id="gen-concepts-1", kind="concepts", question="New Q about apples",
+                          solution="step 1", answer="7", sample_id="s-1",
+                          concept_ids=["topic:arithmetic", "kp:addition", "kp:multiplication"],
+                          exemplar_seed_ids=["gsm-1", "gsm-2"], model="fake-model", prompt_version="gen_v1",
+                          usage=LLMUsage(model="fake-model", prompt_tokens=500, completion_tokens=200)),
+        GeneratedQuestion(id="gen-fusion-1", kind="fusion", question=NASTY[6], solution=NASTY[2],
+                          answer="42", seed_ids=["gsm-1", "math-1"], similarity=0.8125,
+                          strategy="sequential", model="fake-model", prompt_version="fuse_v1"),
+        GeneratedQuestion(id="gen-failed-1", kind="concepts", status="failed", error="no valid JSON",
+                          raw="```json {broken", concept_ids=["topic:geometry"]),
+    ]
+    return seeds, extractions, generated

@@ -41,6 +41,7 @@ from graphgen.records import (
 from graphgen.store.base import GraphStats, GraphStore, StoreError
 
 BATCH = 5_000
+_SCHEMES = {"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"}
 SCHEMA = (
     "schema_seed_id",
     "schema_concept_id",
@@ -94,6 +95,12 @@ class Neo4jStore(GraphStore):
         self.batch_size = batch_size
         where = f"{uri}" + (f" (database {database!r})" if database else "")
         self._where = where
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme not in _SCHEMES:
+            raise StoreError(
+                f"invalid Neo4j URI {uri!r}: use neo4j://host:7687, bolt://host:7687 "
+                "or neo4j+s://<id>.databases.neo4j.io (set NEO4J_URI)"
+            )
         try:
             options = dict(auth=(user, password), connection_timeout=connection_timeout,
                            max_transaction_retry_time=30.0)
