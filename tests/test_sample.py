@@ -226,11 +226,7 @@ def test_edge_weight_option_uses_weight_attribute():
 
 
 def test_frequency_and_uniform_starts():
-    graph = complete_graph(4, 4, seed=1)
-    concepts, edges = graph
-    concepts = [c.model_copy(update={"frequency": f}) if c.kind is ConceptKind.topic else c
-                for c, f in zip(concepts, [1, 2, 3, 10] + [1] * 4)]  # fmt: skip
-    # concepts are sorted kp:... first; set topic frequencies by id instead
+    concepts, edges = complete_graph(4, 4, seed=1)
     tf = {T(0): 1, T(1): 2, T(2): 3, T(3): 10}
     concepts = [c.model_copy(update={"frequency": tf.get(c.id, c.frequency)}) for c in concepts]
     g = ConceptGraphArrays.from_records(concepts, edges)
