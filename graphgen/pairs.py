@@ -472,57 +472,74 @@ def find_graph_pairs(
 
     k = options.top_k
     qa, nb, sims = [], [], []
-    step = _block_rows(n, options.memory_mb, factor=4)
+    step = _block_rows(n, options.memory_mb, factor=3)
+    width = min(n, k + 8)  # candidates rescored per row before the bound is checked
     for start in range(0, n, step):
         stop = min(n, start + step)
-        R = (MW[start:stop] @ Mt).toarray()  # sum of weights c in A, d in B (upper bound)
-        SH = (M[start:stop] @ Mt).toarray()  # shared concept counts
-        J = SH / (size[start:stop, None] + size[None, :] - SH)
-        A = R * (1.0 - J)
-        r = np.arange(stop - start)
-        A[r, r + start] = 0.0
-        over = J > options.max_overlap
-        over[r, r + start] = False
-        stats.excluded_overlap += int(np.count_nonzero(over & (A > 0)))
-        A[over] = 0.0
+        b = stop - start
+        r_ = np.arange(b)
+        # Upper bound of each score: every edge weight between A's and B's concepts,
+        # exact when A and B share nothing; pairs that share concepts are rescored.
+        U = (MW[start:stop] @ Mt).toarray()
+        SH = (M[start:stop] @ Mt).tocoo()  # shared concept counts (sparse)
+        rr, cc, sh = SH.row, SH.col, SH.data
+        jac = sh / (size[start + rr] + size[cc] - sh)
+        over = (jac > options.max_overlap) & (start + rr != cc)
+        stats.excluded_overlap += int(np.count_nonzero(U[rr[over], cc[over]] > 0))
+        U[rr[over], cc[over]] = 0.0
+        ok = ~over
+        U[rr[ok], cc[ok]] *= (1.0 - jac[ok]).astype(np.float32)
+        U[r_, r_ + start] = 0.0
+        shared = np.zeros(U.shape, dtype=bool)
+        shared[rr, cc] = True
         if src is not None:
-            A[src[start:stop, None] != src[None, :]] = 0.0
-        for i in range(stop - start):
-            row = A[i]
-            cand = np.flatnonzero(row > 0)
-            if not len(cand):
+            U[src[start:stop, None] != src[None, :]] = 0.0
+        w = min(width + 1, n)
+        top = np.argpartition(U, n - w, axis=1)[:, n - w :]
+        topv = np.take_along_axis(U, top, axis=1)
+        for i in range(b):
+            a = start + i
+            order = np.lexsort((top[i], -topv[i]))
+            cand, vals = top[i][order], topv[i][order]
+            if vals[0] <= 0:
                 stats.below_min += k
                 continue
-            # Threshold algorithm: approximate scores are upper bounds (exact when no
-            # concept is shared), so rescore the best until the k-th exact score beats
-            # every remaining bound.
-            order = cand[np.argsort(-row[cand], kind="stable")]
-            a = start + i
-            scored: list[tuple[float, int]] = []
-            pos = 0
-            L = k + 8
+            full = False
             while True:
-                for b in order[pos : pos + L].tolist():
-                    s = exact_score(a, b) if SH[i, b] else float(row[b])
-                    if s > 0:
-                        sim = s / (1.0 + s)
-                        if sim > options.max_similarity:
-                            stats.excluded_above_max += 1
-                        else:
-                            scored.append((sim, b))
-                pos += L
+                scored: list[tuple[float, int]] = []
+                lim = len(cand) if full else min(len(cand), w - 1)
+                for b_, v in zip(cand[:lim].tolist(), vals[:lim].tolist()):
+                    if v <= 0:
+                        break
+                    sc = exact_score(a, b_) if shared[i, b_] else v
+                    if sc > 0:
+                        scored.append((sc / (1.0 + sc), b_))
                 scored.sort(key=lambda t: (-t[0], t[1]))
-                if pos >= len(order):
+                if full or lim == len(cand) or vals[lim] <= 0:
                     break
-                bound = float(row[order[pos]])
-                if len(scored) >= k and scored[k - 1][0] >= bound / (1.0 + bound):
+                bound = float(vals[lim])
+                good = [t for t in scored if t[0] <= options.max_similarity]
+                if len(good) >= k and good[k - 1][0] >= bound / (1.0 + bound):
                     break
-                L *= 4
-            picked = [(sim, b) for sim, b in scored[:k] if sim >= options.min_similarity]
+                # the bound is not beaten: rank the whole row (rare)
+                row = U[i]
+                cand = np.flatnonzero(row > 0)
+                cand = cand[np.lexsort((cand, -row[cand]))]
+                vals = row[cand]
+                full = True
+            picked = []
+            for sim, b_ in scored:
+                if sim > options.max_similarity:
+                    stats.excluded_above_max += 1
+                    continue
+                picked.append((sim, b_))
+                if len(picked) == k:
+                    break
+            picked = [(sim, b_) for sim, b_ in picked if sim >= options.min_similarity]
             stats.below_min += k - len(picked)
-            for sim, b in picked:
+            for sim, b_ in picked:
                 qa.append(a)
-                nb.append(b)
+                nb.append(b_)
                 sims.append(sim)
     pairs = _finalise(
         ids,
