@@ -15,7 +15,7 @@ pytestmark = pytest.mark.neo4j
 def one_line(exc: pytest.ExceptionInfo) -> str:
     text = str(exc.value)
     assert "\n" not in text and "Traceback" not in text
-    assert exc.value.__cause__ is None and exc.value.__suppress_context__
+    assert exc.value.__cause__ is None and (exc.value.__context__ is None or exc.value.__suppress_context__)
     return text
 
 

@@ -357,3 +357,46 @@ def _generated_record(props: dict[str, Any]) -> GeneratedQuestion:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())[:300]
+
+
+# --- exploration queries (cypher/explore.cypher) ------------------------------------------
+
+
+class ExploreQuery:
+    """One named block of cypher/explore.cypher: what a user pastes into Browser."""
+
+    def __init__(self, name: str, params: list[str], description: str, text: str):
+        self.name, self.params, self.description, self.text = name, params, description, text
+
+    def __repr__(self) -> str:
+        return f"ExploreQuery({self.name!r}, params={self.params})"
+
+
+def explore_queries() -> dict[str, ExploreQuery]:
+    """The named queries of explore.cypher, in file order.
+
+    A block starts with `// name: <name>`, may list `// params: a, b`, has comment lines
+    describing it, and ends with the first line that ends with `;`.
+    """
+    out: dict[str, ExploreQuery] = {}
+    name: str | None = None
+    params: list[str] = []
+    about: list[str] = []
+    body: list[str] = []
+    for line in cypher_file("explore.cypher").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("// name:"):
+            name, params, about, body = stripped.split(":", 1)[1].strip(), [], [], []
+        elif name is None:
+            continue
+        elif stripped.startswith("// params:"):
+            params = [p.strip() for p in stripped.split(":", 1)[1].split(",") if p.strip()]
+        elif stripped.startswith("//") and not body:
+            about.append(stripped[2:].strip())
+        elif stripped:
+            body.append(line)
+            if stripped.endswith(";"):
+                text = "\n".join(body).rstrip().rstrip(";")
+                out[name] = ExploreQuery(name, params, " ".join(about), text)
+                name = None
+    return out

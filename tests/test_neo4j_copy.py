@@ -1,0 +1,71 @@
+"""copy_workspace (graph push / pull): SQLite -> Neo4j -> SQLite, counts and records match."""
+
+from __future__ import annotations
+
+import pytest
+from neo4j_fixtures import small_workspace
+
+from graphgen.store.base import StoreError
+from graphgen.store.copy import copy_workspace
+from graphgen.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.neo4j
+
+
+def snapshot(store):
+    return {
+        "stats": store.stats(),
+        "seeds": list(store.seeds()),
+        "extractions": list(store.extractions()),
+        "concepts": list(store.concepts()),
+        "edges": list(store.edges()),
+        "seed_concepts": list(store.seed_concepts()),
+        "generated": list(store.generated()),
+    }
+
+
+def test_push_then_pull_round_trip(neo4j_store, tmp_path):
+    seeds, extractions, generated = small_workspace()
+    with SQLiteStore(tmp_path / "local.db") as local:
+        local.add_seeds(seeds)
+        local.add_extractions(extractions)
+        local.rebuild_graph()
+        local.add_generated(generated)
+        original = snapshot(local)
+
+        pushed = copy_workspace(local, neo4j_store)  # push
+    st = original["stats"]
+    assert pushed == {"seeds": st.seeds, "extractions": st.extracted_seeds,
+                      "concepts": sum(st.concepts.values()), "edges": sum(st.edges.values()),
+                      "generated": st.generated}
+    assert snapshot(neo4j_store) == original
+
+    with SQLiteStore(tmp_path / "pulled.db") as pulled:
+        assert copy_workspace(neo4j_store, pulled) == pushed  # pull
+        assert snapshot(pulled) == original
+        # pushing again changes nothing
+        assert copy_workspace(pulled, neo4j_store) == pushed
+        assert snapshot(neo4j_store) == original
+
+
+def test_neo4j_to_neo4j_is_idempotent(neo4j_store):
+    seeds, extractions, generated = small_workspace()
+    neo4j_store.add_seeds(seeds)
+    neo4j_store.add_extractions(extractions)
+    neo4j_store.rebuild_graph()
+    neo4j_store.add_generated(generated)
+    before = snapshot(neo4j_store)
+    counts = copy_workspace(neo4j_store, neo4j_store)
+    assert counts["seeds"] == 5 and counts["generated"] == 3
+    assert snapshot(neo4j_store) == before
+
+
+def test_count_mismatch_is_reported(neo4j_store, tmp_path):
+    seeds, extractions, _ = small_workspace()
+    neo4j_store.add_seeds(seeds)  # destination already holds other seeds
+    with SQLiteStore(tmp_path / "small.db") as local:
+        local.add_seeds(seeds[:2])
+        local.add_extractions(extractions[:2])
+        local.rebuild_graph()
+        with pytest.raises(StoreError, match="counts differ.*seeds: source 2, destination 5"):
+            copy_workspace(local, neo4j_store)
