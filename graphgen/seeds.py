@@ -513,9 +513,9 @@ def _to_seed(row: Any, fmap: FieldMap, source: str) -> SeedQuestion:
             answer = m.group("answer")
     elif solution is not None:
         answer = last_boxed(solution)
-    row_source = source
-    if fmap.source is not None:
-        row_source = _as_text(row.get(fmap.source)) or source
+    # A row's own `source` field (e.g. graphgen's seed files, mixed-dataset files) wins
+    # over the file stem; --source / fmap.source name another field.
+    row_source = _as_text(row.get(fmap.source or "source")) or source
     seed_id = _optional(row, fmap.id, ID_FIELDS, "id")
     if seed_id is None:
         seed_id = stable_seed_id(question, row_source)
