@@ -47,6 +47,11 @@ The sample id is ``"cs-"`` + the first 20 hex digits of SHA-1 over the sorted co
 joined by newlines: it depends only on the combination, so a resumed generation run can key
 on it, and the same combination sampled from a rebuilt graph keeps its id.
 
+`ConceptSampler.raw_walks(seed, start, stop)` returns stream positions as drawn (duplicates
+and dropped walks included, with per-walk stuck/dropped flags) for inspection and tests;
+`ConceptSampler.iter_batches` / `sample_walks` give the emitted samples as arrays, which is
+~3-5x cheaper than building `ConceptSample` records.
+
 Step choice is exact: a neighbour is drawn from the whole adjacency row (binary search in
 normalised cumulative weights) and rejected if already visited, up to ``_RETRIES`` times;
 walks still rejected after that draw from the exact masked distribution. Rejection keeps
