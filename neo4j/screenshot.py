@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Check Neo4j Browser as a user would and keep a screenshot: start the local server (auth
+off, so Browser connects by itself), load the 300 annotated example seeds through
+Neo4jStore, open Browser in headless Chromium (Debian's `chromium` package), load
+cypher/graphgen.grass, run an exploration query from cypher/explore.cypher and save a PNG.
+
+    PYTHONPATH=. python neo4j/screenshot.py [--query concept_neighbourhood] [-o docs/neo4j-browser.png]
+
+Chromium is driven over the DevTools protocol (aiohttp's websocket client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import itertools
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1600,1000"]
+
+
+def parse_grass(text: str) -> dict[str, dict[str, str]]:
+    """Grass (CSS-like) -> the object Browser keeps in localStorage['neo4j.grass']."""
+    rules: dict[str, dict[str, str]] = {}
+    for block in text.split("}"):
+        if "{" not in block:
+            continue
+        selector, body = block.split("{", 1)
+        props = {}
+        for decl in body.split(";"):
+            if ":" in decl:
+                key, value = decl.split(":", 1)
+                props[key.strip()] = value.strip().strip("'\"")
+        rules[selector.strip()] = props
+    return rules
+
+
+def load_examples(store) -> str:
+    """The example seeds and annotations, plus a few generated rows; returns a busy topic."""
+    from graphgen.records import Extraction, GeneratedQuestion, SeedQuestion
+
+    seeds = [SeedQuestion(**{k: v for k, v in json.loads(line).items() if k in SeedQuestion.model_fields})
+             for line in (REPO / "examples" / "seeds.jsonl").read_text().splitlines() if line.strip()]
+    extractions = [Extraction(**json.loads(line))
+                   for line in (REPO / "examples" / "annotations.jsonl").read_text().splitlines() if line.strip()]
+    store.add_seeds(seeds)
+    store.add_extractions(extractions)
+    store.rebuild_graph()
+    concepts = sorted(store.concepts(), key=lambda c: (-c.frequency, c.id))
+    topic = next(c for c in concepts if c.kind.value == "topic")
+    kps = [c for c in concepts if c.kind.value == "kp" and topic.id in {e.source for e in store.edges()
+                                                                         if e.target == c.id}][:4]
+    store.add_generated([
+        GeneratedQuestion(id=f"gen-{i}", kind="concepts", question=f"Generated question {i}", solution="...",
+                          answer=str(i), concept_ids=[topic.id, kp.id], exemplar_seed_ids=topic.seed_ids[i:i + 2])
+        for i, kp in enumerate(kps)
+    ])
+    return topic.display_name
+
+
+class CDP:
+    def __init__(self, ws):
+        self.ws, self.ids = ws, itertools.count(1)
+
+    async def call(self, method: str, **params):
+        msg_id = next(self.ids)
+        await self.ws.send_json({"id": msg_id, "method": method, "params": params})
+        while True:
+            msg = await self.ws.receive_json()
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    async def js(self, expression: str):
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result.get("result", {}).get("value")
+
+    async def wait_js(self, expression: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.js(expression):
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+
+async def drive(chromium: str, http: str, bolt: str, grass: dict, query: str, params: dict, out: Path,
+                profile: Path) -> None:
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                             f"--remote-debugging-port={port}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession() as http_client:
+            for _ in range(120):
+                try:
+                    async with http_client.get(f"http://127.0.0.1:{port}/json/list") as r:
+                        pages = [p for p in await r.json() if p.get("type") == "page"]
+                    if pages:
+                        break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.5)
+            else:
+                raise RuntimeError("chromium's DevTools endpoint did not come up")
+            async with http_client.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                cdp = CDP(ws)
+                await cdp.call("Page.enable")
+                await cdp.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000,
+                               deviceScaleFactor=1, mobile=False)
+                browser = f"{http}/browser/"
+                # first visit: put the graphgen style and parameters in Browser's local storage
+                await cdp.call("Page.navigate", url=browser)
+                await cdp.wait_js("document.readyState === 'complete'")
+                await cdp.js(f"localStorage.setItem('neo4j.grass', {json.dumps(json.dumps(grass))}); true")
+                # then open it with the query in the editor (?cmd=edit) and wait for the connection
+                await cdp.call("Page.navigate",
+                               url=f"{browser}?dbms={quote(bolt)}&cmd=edit&arg={quote(query)}")
+                connected = await cdp.wait_js(
+                    "document.body.innerText.includes('You are connected') || "
+                    "document.body.innerText.includes('Connected to Neo4j')", 90)
+                if not connected:
+                    raise RuntimeError("Browser did not connect to the server: "
+                                       + str(await cdp.js("document.body.innerText.slice(0, 500)")))
+                await asyncio.sleep(2)
+                for name, value in params.items():  # :param lines, run through the editor too
+                    await run_in_editor(cdp, f":param {name} => {json.dumps(value)}")
+                await run_in_editor(cdp, query)
+                ok = await cdp.wait_js("document.querySelectorAll('svg .node, [data-testid=\"graphCanvas\"] .node').length > 0", 60)
+                await asyncio.sleep(6)  # let the force layout settle
+                shot = await cdp.call("Page.captureScreenshot", format="png")
+                out.write_bytes(base64.b64decode(shot["data"]))
+                if not ok:
+                    raise RuntimeError(f"no graph drawn (screenshot saved anyway to {out})")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def run_in_editor(cdp: CDP, text: str) -> None:
+    """Replace the editor's content with `text` (via Monaco's model) and press Run."""
+    await cdp.wait_js("!!document.querySelector('.monaco-editor')", 30)
+    done = await cdp.js(
+        "(() => { const m = window.monaco && window.monaco.editor.getModels();"
+        f" if (!m || !m.length) return false; m[0].setValue({json.dumps(text)}); return true; }})()")
+    if not done:  # no global monaco: type it through the focused textarea
+        await cdp.js("document.querySelector('.monaco-editor textarea').focus(); true")
+        await cdp.call("Input.dispatchKeyEvent", type="keyDown", modifiers=2, key="a", code="KeyA",
+                       windowsVirtualKeyCode=65)
+        await cdp.call("Input.dispatchKeyEvent", type="keyUp", modifiers=2, key="a", code="KeyA",
+                       windowsVirtualKeyCode=65)
+        await cdp.call("Input.insertText", text=text)
+    await asyncio.sleep(0.5)
+    clicked = await cdp.js(
+        "(() => { const b = document.querySelector('[data-testid=\"editor-Run\"]')"
+        " || [...document.querySelectorAll('button')].find(x => /run/i.test(x.title || x.ariaLabel || ''));"
+        " if (!b) return false; b.click(); return true; })()")
+    if not clicked:
+        raise RuntimeError("could not find Browser's Run button")
+    await asyncio.sleep(2)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--query", default="concept_neighbourhood", help="a query name from cypher/explore.cypher")
+    ap.add_argument("-o", "--output", default=str(REPO / "docs" / "neo4j-browser.png"))
+    args = ap.parse_args(argv)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("error: chromium not found (Debian: apt-get install chromium)", file=sys.stderr)
+        return 1
+
+    from neo4j_fixtures import load_server_module
+
+    from graphgen.store.neo4j import Neo4jStore, cypher_file, explore_queries
+
+    server_mod = load_server_module()
+    server = server_mod.start(password=None)
+    print(f"server up in {server.started_in:.1f} s: {server.browser_url}")
+    try:
+        with Neo4jStore(server.bolt_uri, "neo4j", "") as store:
+            topic = load_examples(store)
+        q = explore_queries()[args.query]
+        params = {p: topic for p in q.params}
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="graphgen-chromium-") as profile:
+            asyncio.run(drive(chromium, server.http_uri, server.bolt_uri, parse_grass(cypher_file("graphgen.grass")),
+                              q.text + ";", params, out, Path(profile)))
+        print(f"wrote {out} ({args.query}, params {params})")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
