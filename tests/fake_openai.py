@@ -155,12 +155,24 @@ def embedding_for(text: str, dim: int) -> list[float]:
 # --- server ------------------------------------------------------------------------------
 
 
+class _Discard:
+    """Stats sink for requests that outlived a reset."""
+
+    def __init__(self):
+        self.by_status: Counter = Counter()
+        self.ok_by_hash: Counter = Counter()
+        self.ok = 0
+
+
 class FakeOpenAI:
     def __init__(self, latency_ms: float = 0.0):
         self.default_latency = latency_ms
         self.reset()
 
+    generation = 0
+
     def reset(self) -> None:
+        self.generation += 1  # requests still sleeping from before a reset are not counted after it
         self.latency = self.default_latency / 1000.0
         self.reject_json_schema = False
         self.faults: list[dict] = []
@@ -251,19 +263,21 @@ class FakeOpenAI:
         digest = hashlib.sha256(_dumps([model, messages, rf])).hexdigest()[:16]
         self.by_hash[digest] += 1
         fault = self._take_fault(raw)
+        gen = self.generation
         latency = self.latency
         if fault and "latency_ms" in fault:
             latency = float(fault["latency_ms"]) / 1000.0
         if latency > 0:
             await asyncio.sleep(latency)
+        stats = self if gen == self.generation else _Discard()
         if fault and fault.get("drop"):
-            self.by_status["drop"] += 1
+            stats.by_status["drop"] += 1
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
         if fault and fault.get("status"):
             status = int(fault["status"])
-            self.by_status[status] += 1
+            stats.by_status[status] += 1
             headers = {}
             if "retry_after" in fault:
                 headers["Retry-After"] = str(fault["retry_after"])
@@ -272,7 +286,7 @@ class FakeOpenAI:
             etype = "rate_limit_error" if status == 429 else "server_error"
             return self._error(status, fault.get("message", f"scripted error {status}"), headers, etype)
         if rtype == "json_schema" and self.reject_json_schema:
-            self.by_status[400] += 1
+            stats.by_status[400] += 1
             return self._error(
                 400, "response_format of type 'json_schema' is not supported by this server",
                 etype="invalid_request_error",
@@ -313,9 +327,9 @@ class FakeOpenAI:
         completion_tokens = max(1, len(content) // 4)
         if finish == "length" and body.get("max_tokens"):
             completion_tokens = int(body["max_tokens"])
-        self.by_status[200] += 1
-        self.ok += 1
-        self.ok_by_hash[digest] += 1
+        stats.by_status[200] += 1
+        stats.ok += 1
+        stats.ok_by_hash[digest] += 1
         reply = {
             "id": f"chatcmpl-{digest}",
             "object": "chat.completion",

@@ -279,3 +279,39 @@ def test_client_usable_across_event_loops(fake_llm, llm_settings):
     client = LLMClient(llm_settings)
     assert client.complete_sync(msgs(), ExtractionOutput, schema_name="extraction").value is not None
     assert client.complete_sync(msgs("x y z"), ExtractionOutput, schema_name="extraction").value is not None
+
+
+def test_identical_requests_in_flight_are_paid_once(fake_llm, llm_settings):
+    fake_llm.set_latency(200)
+    client = LLMClient(llm_settings)
+
+    async def dup():
+        try:
+            return await asyncio.gather(*(client.complete(msgs(), ExtractionOutput, schema_name="extraction")
+                                          for _ in range(5)))
+        finally:
+            await client.aclose()
+
+    rs = run(dup())
+    assert all(r.value == rs[0].value for r in rs)
+    assert sum(not r.usage.cached for r in rs) == 1
+    assert fake_llm.stats()["total"] == 1
+
+
+def test_tpm_limit_spaces_requests(fake_llm, llm_settings):
+    llm_settings.cache_path = None
+    llm_settings.max_tokens = 100
+    llm_settings.tpm = 6000  # 100 tokens/s; each request is estimated at ~150 tokens
+    client = LLMClient(llm_settings)
+
+    async def many():
+        try:
+            return await asyncio.gather(*(client.complete(msgs(f"problem {i}"), ExtractionOutput,
+                                                          schema_name="extraction") for i in range(3)))
+        finally:
+            await client.aclose()
+
+    t0 = time.monotonic()
+    rs = run(many())
+    assert all(r.value is not None for r in rs)
+    assert time.monotonic() - t0 >= 0.8

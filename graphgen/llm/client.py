@@ -170,6 +170,7 @@ class _LoopState:
     loop: asyncio.AbstractEventLoop
     sdk: Any
     sem: asyncio.Semaphore
+    inflight: dict
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -229,7 +230,7 @@ class LLMClient:
             http_client=http_client,
         )
         self.limiter.reset_loop()
-        self._state = _LoopState(loop=loop, sdk=sdk, sem=asyncio.Semaphore(n))
+        self._state = _LoopState(loop=loop, sdk=sdk, sem=asyncio.Semaphore(n), inflight={})
         return self._state
 
     def _http_client(self, n: int):
@@ -282,24 +283,49 @@ class LLMClient:
         tot = self.totals
         tot.requests += 1
         schema = load_schema(schema_name, output)
-        key = None
-        if self.cache is not None:
-            key = self.cache_key_for(messages, output, schema_name)
-            hit = self.cache.get(key)
+        if self.cache is None:
+            return await self._complete_uncached(st, messages, output, schema_name, schema, None)
+        key = self.cache_key_for(messages, output, schema_name)
+        hit = self._from_cache(key, output)
+        if hit is not None:
+            return hit
+        # the same request already in flight (duplicate seeds in one run): wait for it, then
+        # take its reply from the cache instead of paying twice
+        waiter = st.inflight.get(key)
+        if waiter is not None:
+            await asyncio.shield(waiter)
+            hit = self._from_cache(key, output)
             if hit is not None:
-                try:
-                    value = output.model_validate_json(hit.value_json)
-                except ValidationError:
-                    value = None  # the model changed since: treat as a miss
-                if value is not None:
-                    tot.cached += 1
-                    tot.ok += 1
-                    tot.saved_prompt_tokens += hit.prompt_tokens
-                    tot.saved_completion_tokens += hit.completion_tokens
-                    usage = LLMUsage(model=self.model, prompt_tokens=hit.prompt_tokens,
-                                     completion_tokens=hit.completion_tokens, cost_usd=0.0, cached=True)
-                    return LLMResult(value, hit.raw, None, usage, 0, 0)
+                return hit
+        fut = st.loop.create_future()
+        st.inflight[key] = fut
+        try:
+            return await self._complete_uncached(st, messages, output, schema_name, schema, key)
+        finally:
+            if st.inflight.get(key) is fut:
+                del st.inflight[key]
+            fut.set_result(None)
 
+    def _from_cache(self, key: str, output: type[BaseModel]) -> LLMResult | None:
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None:
+            return None
+        try:
+            value = output.model_validate_json(hit.value_json)
+        except ValidationError:
+            return None  # the output model changed since: treat as a miss
+        tot = self.totals
+        tot.cached += 1
+        tot.ok += 1
+        tot.saved_prompt_tokens += hit.prompt_tokens
+        tot.saved_completion_tokens += hit.completion_tokens
+        usage = LLMUsage(model=self.model, prompt_tokens=hit.prompt_tokens,
+                         completion_tokens=hit.completion_tokens, cost_usd=0.0, cached=True)
+        return LLMResult(value, hit.raw, None, usage, 0, 0)
+
+    async def _complete_uncached(self, st: _LoopState, messages: list[dict], output: type[BaseModel],
+                                 schema_name: str, schema: dict, key: str | None) -> LLMResult:
+        tot = self.totals
         s = self.settings
         max_tokens = s.max_tokens
         convo = list(messages)
