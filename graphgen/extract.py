@@ -174,6 +174,7 @@ def run_extraction(
     summary.prompt_tokens += totals.prompt_tokens
     summary.completion_tokens += totals.completion_tokens
     summary.cost_usd += totals.cost_usd
+    summary.llm_seconds += totals.elapsed_s
     store.rebuild_graph()
     return failures
 

@@ -83,6 +83,7 @@ class GenerationSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    llm_seconds: float = 0.0
     failures_path: str | None = None
     per_strategy: dict[str, int] = field(default_factory=dict)
 
@@ -191,6 +192,7 @@ def run_units(
     summary.prompt_tokens = totals.prompt_tokens
     summary.completion_tokens = totals.completion_tokens
     summary.cost_usd = totals.cost_usd
+    summary.llm_seconds = totals.elapsed_s
     if not summary.failed:
         failed_path.unlink(missing_ok=True)
         summary.failures_path = None

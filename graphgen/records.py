@@ -151,6 +151,7 @@ class RejectedRow(BaseModel):
 
 
 class RunSummary(BaseModel):
+    llm_seconds: float = Field(0.0, description="wall time of the LLM phase")
     read: int = 0
     rejected: int = 0
     extracted: int = 0
