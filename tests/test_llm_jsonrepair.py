@@ -32,3 +32,13 @@ def test_single_quotes_with_inner_double_quote():
 def test_refuses_to_guess(text):
     with pytest.raises(JSONRepairError):
         parse_json_object(text)
+
+
+def test_skips_non_json_braces_before_the_object():
+    text = 'The answer is $\\frac{1}{2}$ so: {"question": "q", "answer": "1/2"}'
+    assert parse_json_object(text) == {"question": "q", "answer": "1/2"}
+
+
+def test_latex_inside_strings_is_kept():
+    text = '{"solution": "We get \\\\frac{1}{2}", "answer": "\\\\frac{1}{2}"}'
+    assert parse_json_object(text) == {"solution": "We get \\frac{1}{2}", "answer": "\\frac{1}{2}"}

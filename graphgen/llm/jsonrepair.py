@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["JSONRepairError", "parse_json_object", "find_json_object", "repair_json"]
+__all__ = ["JSONRepairError", "parse_json_object", "find_json_object", "iter_json_objects", "repair_json"]
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
 
@@ -21,13 +21,15 @@ class JSONRepairError(ValueError):
     """The text holds no complete JSON object that can be parsed safely."""
 
 
-def find_json_object(text: str) -> str | None:
-    """The first balanced `{...}` in text (string-aware, both quote styles), or None."""
+def iter_json_objects(text: str):
+    """Yield each top-level balanced `{...}` in text, in order (string-aware, both quote
+    styles). Stops at the first unbalanced one: a truncated object is never completed."""
     start = text.find("{")
     while start != -1:
         depth = 0
         quote: str | None = None
         escaped = False
+        end = -1
         for i in range(start, len(text)):
             c = text[i]
             if quote:
@@ -45,10 +47,17 @@ def find_json_object(text: str) -> str | None:
             elif c == "}":
                 depth -= 1
                 if depth == 0:
-                    return text[start : i + 1]
-        # unbalanced from this start: no complete object here (truncated); never guess
-        return None
-    return None
+                    end = i
+                    break
+        if end == -1:
+            return
+        yield text[start : end + 1]
+        start = text.find("{", end + 1)
+
+
+def find_json_object(text: str) -> str | None:
+    """The first balanced `{...}` in text, or None."""
+    return next(iter_json_objects(text), None)
 
 
 def _opens_single_quote(text: str, i: int) -> bool:
@@ -126,17 +135,16 @@ def parse_json_object(text: str) -> Any:
     candidates: list[str] = [m.group(1) for m in _FENCE.finditer(s)]
     candidates.append(s)
     for cand in candidates:
-        obj_text = find_json_object(cand)
-        if obj_text is None:
-            continue
-        try:
-            return json.loads(obj_text)
-        except ValueError:
-            pass
-        try:
-            return json.loads(repair_json(obj_text))
-        except ValueError:
-            continue
+        for obj_text in iter_json_objects(cand):
+            try:
+                obj = json.loads(obj_text)
+            except ValueError:
+                try:
+                    obj = json.loads(repair_json(obj_text))
+                except ValueError:
+                    continue
+            if isinstance(obj, dict):
+                return obj
     if "{" in s and find_json_object(s) is None:
         raise JSONRepairError("no complete JSON object in reply (truncated or unbalanced)")
     raise JSONRepairError("no parseable JSON object in reply")
