@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Check Neo4j Browser as a user would and keep a screenshot: start the local server (auth
-off, so Browser connects by itself), load the 300 annotated example seeds through
+"""Check Neo4j Browser as a user would and keep a screenshot: start the local server, log
+in through Browser's connect form, load the 300 annotated example seeds through
 Neo4jStore, open Browser in headless Chromium (Debian's `chromium` package), load
 cypher/graphgen.grass, run an exploration query from cypher/explore.cypher and save a PNG.
 
@@ -32,22 +32,6 @@ sys.path.insert(0, str(REPO / "tests"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--window-size=1600,1000"]
-
-
-def parse_grass(text: str) -> dict[str, dict[str, str]]:
-    """Grass (CSS-like) -> the object Browser keeps in localStorage['neo4j.grass']."""
-    rules: dict[str, dict[str, str]] = {}
-    for block in text.split("}"):
-        if "{" not in block:
-            continue
-        selector, body = block.split("{", 1)
-        props = {}
-        for decl in body.split(";"):
-            if ":" in decl:
-                key, value = decl.split(":", 1)
-                props[key.strip()] = value.strip().strip("'\"")
-        rules[selector.strip()] = props
-    return rules
 
 
 def load_examples(store) -> str:
@@ -100,8 +84,8 @@ class CDP:
         return False
 
 
-async def drive(chromium: str, http: str, bolt: str, grass: dict, query: str, params: dict, out: Path,
-                profile: Path) -> None:
+async def drive(chromium: str, http: str, bolt: str, user: str, password: str, grass: str, query: str,
+                params: dict, out: Path, profile: Path) -> None:
     import aiohttp
 
     with socket.socket() as s:
@@ -129,20 +113,23 @@ async def drive(chromium: str, http: str, bolt: str, grass: dict, query: str, pa
                 await cdp.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000,
                                deviceScaleFactor=1, mobile=False)
                 browser = f"{http}/browser/"
-                # first visit: put the graphgen style and parameters in Browser's local storage
-                await cdp.call("Page.navigate", url=browser)
-                await cdp.wait_js("document.readyState === 'complete'")
-                await cdp.js(f"localStorage.setItem('neo4j.grass', {json.dumps(json.dumps(grass))}); true")
-                # then open it with the query in the editor (?cmd=edit) and wait for the connection
+                # open Browser with the query in the editor (?cmd=edit), log in
                 await cdp.call("Page.navigate",
                                url=f"{browser}?dbms={quote(bolt)}&cmd=edit&arg={quote(query)}")
-                connected = await cdp.wait_js(
-                    "document.body.innerText.includes('You are connected') || "
-                    "document.body.innerText.includes('Connected to Neo4j')", 90)
+                connected_js = ("document.body.innerText.includes('You are connected') || "
+                                "document.body.innerText.includes('Connected to Neo4j')")
+                await cdp.wait_js(f"{connected_js} || !!document.querySelector('[data-testid=\"connect\"]')", 90)
+                if not await cdp.js(connected_js):  # the login form, as a user sees it
+                    await fill(cdp, "[data-testid=\"username\"]", user)
+                    await fill(cdp, "[data-testid=\"password\"]", password)
+                    await cdp.js("document.querySelector('[data-testid=\"connect\"]').click(); true")
+                connected = await cdp.wait_js(connected_js, 90)
                 if not connected:
                     raise RuntimeError("Browser did not connect to the server: "
                                        + str(await cdp.js("document.body.innerText.slice(0, 500)")))
                 await asyncio.sleep(2)
+                # load the style as the docs tell users to: `:style` followed by the file
+                await run_in_editor(cdp, ":style " + " ".join(grass.split()))
                 for name, value in params.items():  # :param lines, run through the editor too
                     await run_in_editor(cdp, f":param {name} => {json.dumps(value)}")
                 await run_in_editor(cdp, query)
@@ -158,6 +145,12 @@ async def drive(chromium: str, http: str, bolt: str, grass: dict, query: str, pa
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def fill(cdp: CDP, selector: str, text: str) -> None:
+    """Type into an input as a user would (React sees real input events)."""
+    await cdp.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.focus(); e.select(); }})()")
+    await cdp.call("Input.insertText", text=text)
 
 
 async def run_in_editor(cdp: CDP, text: str) -> None:
@@ -198,17 +191,17 @@ def main(argv=None) -> int:
     from graphgen.store.neo4j import Neo4jStore, cypher_file, explore_queries
 
     server_mod = load_server_module()
-    server = server_mod.start(password=None)
+    server = server_mod.start()
     print(f"server up in {server.started_in:.1f} s: {server.browser_url}")
     try:
-        with Neo4jStore(server.bolt_uri, "neo4j", "") as store:
+        with Neo4jStore(server.bolt_uri, server.user, server.password) as store:
             topic = load_examples(store)
         q = explore_queries()[args.query]
         params = {p: topic for p in q.params}
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="graphgen-chromium-") as profile:
-            asyncio.run(drive(chromium, server.http_uri, server.bolt_uri, parse_grass(cypher_file("graphgen.grass")),
+            asyncio.run(drive(chromium, server.http_uri, server.bolt_uri, server.user, server.password, cypher_file("graphgen.grass"),
                               q.text + ";", params, out, Path(profile)))
         print(f"wrote {out} ({args.query}, params {params})")
     finally:
