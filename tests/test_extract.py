@@ -58,7 +58,7 @@ def test_extract_against_llm_then_rerun_is_free(tmp_path, fake_llm):
 def test_kill_and_resume_loses_nothing_and_pays_nothing_twice(tmp_path, fake_llm):
     n = 300
     seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", n)
-    fake_llm.set_latency(20)
+    fake_llm.set_latency(100)  # 8 in flight: ~80 seeds/s, so the kill lands mid-run
     env = cli_env(fake_llm.url)
     db = tmp_path / "graphgen.db"
     proc = popen("extract", seeds, "--concurrency", "8", "--quiet", cwd=tmp_path, env=env)

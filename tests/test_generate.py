@@ -40,7 +40,7 @@ def test_generate_resume_after_kill_gives_the_same_rows(example_ws, fake_llm):
     whole = {r["id"]: (r["question"], r["answer"], r["sample_id"]) for r in _rows(example_ws / "whole.jsonl")}
     assert len(whole) == 150
 
-    fake_llm.set_latency(30)
+    fake_llm.set_latency(100)
     part = example_ws / "part.jsonl"
     proc = popen("generate", "questions", "--samples", "samples.jsonl", "-o", part.name, "--quiet",
                  "--concurrency", "4", "--cache", "resume-cache.db", cwd=example_ws, env=env)
