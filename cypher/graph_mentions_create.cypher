@@ -1,7 +1,7 @@
-// Rebuild: link each seed to the concepts it mentions, with the surface form it used.
-// $rows: [{seed_id, concept_id, surface}]
+// Rebuild: link each seed to the concepts it newly mentions, with the surface form it used.
+// The store sends only pairs it has just read as absent in the same transaction, so CREATE
+// (cheaper than MERGE) cannot duplicate. $rows: [{seed_id, concept_id, surface}]
 UNWIND $rows AS row
 MATCH (s:Seed {id: row.seed_id})
 MATCH (c:Concept {id: row.concept_id})
-MERGE (s)-[m:MENTIONS]->(c)
-SET m.surface = row.surface
+CREATE (s)-[:MENTIONS {surface: row.surface}]->(c)

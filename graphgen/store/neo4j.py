@@ -250,7 +250,7 @@ class Neo4jStore(GraphStore):
             new = [{"seed_id": s, "concept_id": c, "surface": surface}
                    for (s, c), surface in want_mentions.items() if (s, c) not in have_mentions]
             for chunk in _batches(new, batch):
-                tx.run(cypher("graph_mentions_merge"), rows=chunk).consume()
+                tx.run(cypher("graph_mentions_create"), rows=chunk).consume()
 
             changed = [k for k, v in have_edges.items() if want_edges.get(k) != v]
             for chunk in _batches([{"source": s, "target": t} for s, t in changed], batch):
