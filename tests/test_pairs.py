@@ -160,7 +160,7 @@ def clustered(n_clusters=60, per=30, dim=48, noise=0.35, seed=0):
     return seeds, x.astype(np.float32)
 
 
-@pytest.mark.parametrize("index", ["ivf", "hnsw"])
+@pytest.mark.parametrize("index", ["ivf-pq", "ivf", "hnsw"])
 @pytest.mark.parametrize("same_source", [False, True])
 def test_approximate_matches_exact_on_clustered_set(index, same_source):
     seeds, vecs = clustered()
