@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from graphgen.records import ConceptEdge, FusionPair, SeedQuestion
 
@@ -52,7 +52,8 @@ class PairOptions(BaseModel):
         None, ge=1, description="at most this many pairs per seed (strongest pairs win)"
     )
     exact_threshold: int = Field(
-        50_000, ge=0, description="searched groups larger than this use an approximate faiss index"
+        50_000, ge=0,
+        description="searched groups larger than this (and than 256) use an approximate faiss index",
     )
     index: Literal["ivf-pq", "ivf", "hnsw"] = Field(
         "ivf-pq",
@@ -107,7 +108,11 @@ class PairStats(BaseModel):
     recall: float | None = Field(None, description="approximate search: recall of exact top-k on a sample")
     recall_sample: int = 0
     seconds: float = 0.0
+    _recall_hits: int = PrivateAttr(0)
+    _recall_total: int = PrivateAttr(0)
 
+
+MIN_APPROX = 256  # groups this small are always searched exactly
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -293,7 +298,9 @@ def _approx_search(
             total += len(want)
             hits += len(want & {int(x) for x in a_row if x >= 0})
         stats.recall_sample += len(sample)
-        stats.recall = hits / total if total else 1.0
+        stats._recall_hits += hits
+        stats._recall_total += total
+        stats.recall = stats._recall_hits / stats._recall_total if stats._recall_total else 1.0
     return out_j, out_s
 
 
@@ -395,7 +402,7 @@ def find_fusion_pairs(
         if len(g) < 2:
             continue
         Xg = np.ascontiguousarray(X[g])
-        if len(g) > options.exact_threshold:
+        if len(g) > max(options.exact_threshold, MIN_APPROX):
             j, s = _approx_search(Xg, k, options, stats)
             used.append(options.index)
             code = 1

@@ -192,6 +192,8 @@ def test_tiny_inputs():
     seeds, vecs = plane({"a": 0, "b": 30})
     pairs, stats = find_fusion_pairs(seeds, vecs, PairOptions(top_k=5))
     assert as_set(pairs) == {("a", "b")}
+    # groups of <= 256 seeds are searched exactly even when told otherwise
+    assert find_fusion_pairs(seeds, vecs, PairOptions(exact_threshold=0))[1].method == "exact"
     with pytest.raises(ValueError):
         find_fusion_pairs(seeds, vecs[:1])
 
