@@ -38,6 +38,7 @@ TARGET = HERE / "target"
 JAR = TARGET / "graphgen-neo4j-test-server-0.1.0.jar"
 CLASSPATH_FILE = TARGET / "classpath.txt"
 CDS_ARCHIVE = TARGET / "neo4j-cds.jsa"
+STAMP = TARGET / ".build-ok"
 MAIN_CLASS = "graphgen.Neo4jTestServer"
 READY = "GRAPHGEN_NEO4J_READY"
 
@@ -51,9 +52,9 @@ def _sources() -> list[Path]:
 
 
 def is_built() -> bool:
-    if not (JAR.exists() and CLASSPATH_FILE.exists()):
+    if not (JAR.exists() and CLASSPATH_FILE.exists() and STAMP.exists()):
         return False
-    built = min(JAR.stat().st_mtime, CLASSPATH_FILE.stat().st_mtime)
+    built = STAMP.stat().st_mtime  # Maven leaves unchanged outputs alone: keep our own stamp
     if any(p.stat().st_mtime > built for p in _sources()):
         return False
     return all(Path(p).exists() for p in CLASSPATH_FILE.read_text().strip().split(os.pathsep) if p)
@@ -84,6 +85,7 @@ def build(force: bool = False, quiet: bool = True) -> float:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
             raise ServerError(f"building the Neo4j launcher failed ({' '.join(cmd)}):\n{tail}")
         CDS_ARCHIVE.unlink(missing_ok=True)  # classes changed: the archive is stale
+        STAMP.touch()
         return time.monotonic() - t0
 
 
