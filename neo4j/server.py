@@ -156,6 +156,8 @@ def start(
     exits (it watches its stdin). Raises ServerError with the reason when it cannot start.
     """
     build()
+    if not shutil.which("java"):
+        raise ServerError("java not found on PATH: install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)")
     bolt_port = bolt_port or free_port()
     http_port = http_port or free_port(avoid={bolt_port})
     owns = data_dir is None
