@@ -20,10 +20,13 @@ import random
 import resource
 import shlex
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from graphgen.generate import write_lines
 from graphgen.records import ConceptEdge, ConceptKind, EdgeKind
 from graphgen.sample import (
     KP_KP,
@@ -218,6 +221,14 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"vectorised sample_concepts (ConceptSample records, ids hashed): {n_rec:,} in {t_rec:.2f} s "
         f"({t_rec / max(n_rec, 1) * 1e6:.2f} us/sample)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        n_lines = write_lines(ConceptSampler(g, opts).jsonl_lines(args.records, seed=args.seed), Path(tmp) / "s.jsonl")
+        t_cli = time.perf_counter() - t0
+    print(
+        f"what `graphgen sample concepts` does (walks -> JSONL file): {n_lines:,} in {t_cli:.2f} s "
+        f"({t_cli / max(n_lines, 1) * 1e6:.2f} us/sample)"
     )
     mem_rec = peak_mib()
     print(f"  peak memory (ru_maxrss) so far: {mem_rec:,.0f} MiB")

@@ -43,8 +43,8 @@ def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight
       graphgen sample concepts -n 1000 -o samples.jsonl --seed 7
       graphgen sample concepts -n 200000 -o samples.jsonl --coverage --exemplars 0
     """
-    from graphgen.generate import write_jsonl
-    from graphgen.sample import ConceptGraphArrays, ExemplarIndex, SampleStats, WalkOptions, sample_concepts
+    from graphgen.generate import write_lines
+    from graphgen.sample import ConceptGraphArrays, ConceptSampler, ExemplarIndex, SampleStats, WalkOptions
 
     options = WalkOptions(topic_steps=_steps(topic_steps), kp_steps=_steps(kp_steps), start=start,
                           edge_weight=edge_weight, coverage=coverage, exemplars=exemplars)
@@ -53,7 +53,7 @@ def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight
         index = ExemplarIndex(store.seed_concepts()) if exemplars else None
         stats = SampleStats()
         try:
-            n = write_jsonl(sample_concepts(graph, count, seed=seed, options=options, exemplars=index, stats=stats), Path(output))
+            n = write_lines(ConceptSampler(graph, options, index).jsonl_lines(count, seed, stats), Path(output))
         except ValueError as exc:
             raise click.ClickException(f"{exc}; run `graphgen extract` first") from None
     click.echo(f"wrote {n} samples to {output} ({stats.walks} walks, {stats.duplicates} duplicate combinations dropped, "

@@ -13,7 +13,6 @@ retried by the next run.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,21 +308,18 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in fh)
 
 
-def write_jsonl(records: Iterable[BaseModel], path: Path) -> int:
-    """Write records atomically (temp file + rename), streaming."""
+def write_lines(lines: Iterable[str], path: Path) -> int:
+    """Write newline-ended lines atomically (temp file + rename), streaming."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(rec.model_dump_json() + "\n")
+        for line in lines:
+            fh.write(line)
             n += 1
     tmp.replace(path)
     return n
 
 
-def load_json_lines(path: Path) -> Iterator[dict]:
-    with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+def write_jsonl(records: Iterable[BaseModel], path: Path) -> int:
+    return write_lines((rec.model_dump_json() + "\n" for rec in records), path)

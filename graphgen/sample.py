@@ -79,6 +79,7 @@ than ``k``, the list is shorter.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -787,6 +788,32 @@ class ConceptSampler:
                     knowledge_points=k,
                     walk=walk[:ln],
                     exemplar_seed_ids=ex[i] if ex is not None else [],
+                )
+
+    def jsonl_lines(self, n: int, seed: int = 0, stats: SampleStats | None = None) -> Iterator[str]:
+        """The same samples as `sample`, as JSON lines (ConceptSample's JSON, newline-ended),
+        built straight from the walk arrays: what `graphgen sample concepts` writes, without
+        a pydantic object per sample."""
+        g = self.graph
+        pad = g.n_concepts
+        quoted = np.array([json.dumps(i, ensure_ascii=False) for i in g.ids] + [""], dtype=object)
+        for batch in self.iter_batches(n, seed, stats):
+            W = np.where(batch.walks >= 0, batch.walks, pad)
+            col = np.arange(W.shape[1])[None, :]
+            is_top = col < batch.n_topics[:, None]
+            tops = np.sort(np.where(is_top, W, pad), axis=1)
+            kps = np.sort(np.where(is_top, pad, W), axis=1)
+            ex = batch.exemplars
+            names = g.ids
+            for i, (walk, t, k, tn, kn, ln, nt) in enumerate(
+                zip(quoted[W].tolist(), quoted[tops].tolist(), quoted[kps].tolist(),
+                    tops.tolist(), kps.tolist(), batch.lengths.tolist(), batch.n_topics.tolist())
+            ):
+                sid = _sorted_sample_id([names[j] for j in kn[: ln - nt]] + [names[j] for j in tn[:nt]])
+                exemplars = ",".join(json.dumps(e, ensure_ascii=False) for e in ex[i]) if ex is not None else ""
+                yield (
+                    f'{{"id":"{sid}","topics":[{",".join(t[:nt])}],"knowledge_points":[{",".join(k[: ln - nt])}],'
+                    f'"walk":[{",".join(walk[:ln])}],"exemplar_seed_ids":[{exemplars}]}}\n'
                 )
 
 

@@ -501,3 +501,20 @@ def test_samples_carry_the_index_exemplars():
     out = list(sample_concepts(g, 150, seed=18, options=WalkOptions(exemplars=3), exemplars=index))
     for s in out:
         assert s.exemplar_seed_ids == brute_exemplars(seeds, s.knowledge_points, s.topics, 3)
+
+
+def test_jsonl_lines_equal_record_json():
+    """The fast writer path gives byte-for-byte the records' JSON, exemplars included."""
+    from graphgen.graph import build_graph
+    from graphgen.records import Extraction
+    from graphgen.sample import ConceptGraphArrays, ConceptSampler, ExemplarIndex, WalkOptions
+
+    ex = [Extraction(seed_id=f"s{i}", topics=[f"T{i % 4}", f"T{(i + 1) % 4}"],
+                     knowledge_points=[f"K{(i * j) % 13} \"q\" é" for j in range(1, 4)]) for i in range(40)]
+    concepts, edges, _ = build_graph(ex)
+    g = ConceptGraphArrays.from_records(concepts, edges)
+    index = ExemplarIndex([(m.seed_id, [c.id for c in concepts if m.seed_id in c.seed_ids]) for m in ex])
+    sampler = ConceptSampler(g, WalkOptions(exemplars=2), index)
+    records = [s.model_dump_json() + "\n" for s in sampler.sample(60, seed=5)]
+    lines = list(sampler.jsonl_lines(60, seed=5))
+    assert lines == records and len(lines) == 60

@@ -59,7 +59,7 @@ class GraphStore(ABC):
 
     @abstractmethod
     def extractions(self) -> Iterator[Extraction]:
-        """Every stored extraction, with concept names as canonical display names."""
+        """Every stored extraction, concept names exactly as extracted (surface forms)."""
 
     # --- the concept graph -------------------------------------------------------------
     @abstractmethod
