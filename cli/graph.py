@@ -78,3 +78,56 @@ def export_graph(ctx, output, fmt, **opts):
     else:
         Path(output).write_text(json.dumps(nx.node_link_data(g, edges="links"), ensure_ascii=False), encoding="utf-8")
     click.echo(f"wrote {g.number_of_nodes()} concepts and {g.number_of_edges()} edges to {output} ({fmt})")
+
+
+def _both_stores(ctx, opts):
+    """(embedded SQLite store, Neo4j store) from the same settings, whatever `store.kind` says."""
+    from graphgen.store import SQLiteStore, StoreError, open_store
+
+    settings = settings_from(ctx, **opts)
+    if not settings.store.neo4j_uri:
+        raise click.ClickException("no Neo4j to copy to/from: set NEO4J_URI (and NEO4J_PASSWORD) or pass --neo4j-uri")
+    try:
+        neo4j = open_store(settings.store.model_copy(update={"kind": "neo4j"}))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    return SQLiteStore(settings.store.path), neo4j
+
+
+def _copy(src, dst, what: str) -> None:
+    from graphgen.store.copy import copy_workspace
+
+    with src, dst:
+        counts = copy_workspace(src, dst, progress=lambda step, n: click.echo(f"  {step}: {n}", err=True))
+    click.echo(f"{what}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + " (counts match)")
+
+
+@graph.command()
+@store_options
+@click.pass_context
+@friendly_errors
+def push(ctx, **opts):
+    """Copy the embedded workspace (seeds, extractions, concept graph, generated questions
+    with lineage) into Neo4j. Re-pushing the same workspace changes nothing.
+
+    \b
+    Example:
+      NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=secret graphgen graph push --db graphgen.db
+    """
+    sqlite, neo4j = _both_stores(ctx, opts)
+    _copy(sqlite, neo4j, "pushed to Neo4j")
+
+
+@graph.command()
+@store_options
+@click.pass_context
+@friendly_errors
+def pull(ctx, **opts):
+    """Copy a whole Neo4j workspace into the embedded SQLite file (--db).
+
+    \b
+    Example:
+      NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=secret graphgen graph pull --db copy.db
+    """
+    sqlite, neo4j = _both_stores(ctx, opts)
+    _copy(neo4j, sqlite, "pulled from Neo4j")
