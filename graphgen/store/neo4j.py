@@ -1,6 +1,6 @@
 """The Neo4j graph store: the concept graph where users explore it (Neo4j Browser) and share it.
 
-Graph model (docs/neo4j.md has the picture):
+Graph model (the README section "Neo4j" has the picture):
 
     (:Seed {id, question, solution, answer, source, extracted, extracted_topics,
             extracted_knowledge_points, extracted_model, extracted_prompt_version, extracted_usage})
