@@ -757,8 +757,8 @@ class ConceptSampler:
                 yield batch
         st.exhausted = emitted < n
 
-    def sample(self, n: int, seed: int = 0, stats: SampleStats | None = None) -> Iterator[ConceptSample]:
-        """The first `n` distinct samples of the stream for `seed`, as records."""
+    def _rows(self, n: int, seed: int, stats: SampleStats | None):
+        """(walk ids, sorted topic ids, sorted kp ids, exemplar seed ids) per sample."""
         g = self.graph
         pad = g.n_concepts
         names = np.array(g.ids + [""], dtype=object)  # index `pad` -> "" (padding)
@@ -771,51 +771,29 @@ class ConceptSampler:
             kps = np.sort(np.where(is_top, pad, W), axis=1)
             ex = batch.exemplars
             for i, (walk, t, k, ln, nt) in enumerate(
-                zip(
-                    names[W].tolist(),
-                    names[tops].tolist(),
-                    names[kps].tolist(),
-                    batch.lengths.tolist(),
-                    batch.n_topics.tolist(),
-                )
+                zip(names[W].tolist(), names[tops].tolist(), names[kps].tolist(),
+                    batch.lengths.tolist(), batch.n_topics.tolist())
             ):
-                t = t[:nt]
-                k = k[: ln - nt]
-                yield ConceptSample(
-                    # "kp:..." sorts before "topic:...": k + t is the sorted concept set
-                    id=_sorted_sample_id(k + t),
-                    topics=t,
-                    knowledge_points=k,
-                    walk=walk[:ln],
-                    exemplar_seed_ids=ex[i] if ex is not None else [],
-                )
+                yield walk[:ln], t[:nt], k[: ln - nt], ex[i] if ex is not None else []
+
+    def sample(self, n: int, seed: int = 0, stats: SampleStats | None = None) -> Iterator[ConceptSample]:
+        """The first `n` distinct samples of the stream for `seed`, as records."""
+        for walk, t, k, ex in self._rows(n, seed, stats):
+            # "kp:..." sorts before "topic:...": k + t is the sorted concept set
+            yield ConceptSample(id=_sorted_sample_id(k + t), topics=t, knowledge_points=k, walk=walk,
+                                exemplar_seed_ids=ex)
 
     def jsonl_lines(self, n: int, seed: int = 0, stats: SampleStats | None = None) -> Iterator[str]:
         """The same samples as `sample`, as JSON lines (ConceptSample's JSON, newline-ended),
-        built straight from the walk arrays: what `graphgen sample concepts` writes, without
-        a pydantic object per sample."""
-        g = self.graph
-        pad = g.n_concepts
-        quoted = np.array([json.dumps(i, ensure_ascii=False) for i in g.ids] + [""], dtype=object)
-        for batch in self.iter_batches(n, seed, stats):
-            W = np.where(batch.walks >= 0, batch.walks, pad)
-            col = np.arange(W.shape[1])[None, :]
-            is_top = col < batch.n_topics[:, None]
-            tops = np.sort(np.where(is_top, W, pad), axis=1)
-            kps = np.sort(np.where(is_top, pad, W), axis=1)
-            ex = batch.exemplars
-            names = g.ids
-            for i, (walk, t, k, tn, kn, ln, nt) in enumerate(
-                zip(quoted[W].tolist(), quoted[tops].tolist(), quoted[kps].tolist(),
-                    tops.tolist(), kps.tolist(), batch.lengths.tolist(), batch.n_topics.tolist())
-            ):
-                sid = _sorted_sample_id([names[j] for j in kn[: ln - nt]] + [names[j] for j in tn[:nt]])
-                exemplars = ",".join(json.dumps(e, ensure_ascii=False) for e in ex[i]) if ex is not None else ""
-                yield (
-                    f'{{"id":"{sid}","topics":[{",".join(t[:nt])}],"knowledge_points":[{",".join(k[: ln - nt])}],'
-                    f'"walk":[{",".join(walk[:ln])}],"exemplar_seed_ids":[{exemplars}]}}\n'
-                )
-
+        built without a pydantic object per sample: what `graphgen sample concepts` writes."""
+        q = {i: json.dumps(i, ensure_ascii=False) for i in self.graph.ids}
+        for walk, t, k, ex in self._rows(n, seed, stats):
+            exemplars = ",".join(json.dumps(e, ensure_ascii=False) for e in ex)
+            yield (
+                f'{{"id":"{_sorted_sample_id(k + t)}","topics":[{",".join([q[c] for c in t])}],'
+                f'"knowledge_points":[{",".join([q[c] for c in k])}],"walk":[{",".join([q[c] for c in walk])}],'
+                f'"exemplar_seed_ids":[{exemplars}]}}\n'
+            )
 
 def sample_concepts(
     graph: ConceptGraphArrays,
