@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from graphgen.llm.client import LLMClient, LLMResult
+from graphgen.llm.client import LLMClient, LLMFatalError, LLMResult
 from graphgen.progress import Progress
 
 __all__ = ["LLMJob", "RunTotals", "run_jobs", "arun_jobs"]
@@ -61,6 +61,9 @@ class RunTotals:
                 f"tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out, "
                 f"{self.saved_tokens:,} saved by cache; {self.cost_text()}; "
                 f"{self.elapsed_s:.1f}s ({self.rate:.1f}/s)")
+
+
+_ABORT_AFTER_FAILURES = 16
 
 
 async def arun_jobs(
@@ -123,6 +126,12 @@ async def arun_jobs(
                 totals.cost_usd += u.cost_usd
                 tokens = u.prompt_tokens + u.completion_tokens
             sink(job, result)
+            if totals.ok == 0 and totals.failed >= _ABORT_AFTER_FAILURES:
+                # Nothing has worked yet: a wrong endpoint, model or key, not bad luck.
+                raise LLMFatalError(
+                    f"the first {totals.failed} requests all failed (last: {result.error}); "
+                    "check --base-url, --model and the API key, then run again: finished work is kept"
+                )
             progress.update(ok=result.value is not None, cached=u.cached, tokens=tokens, cost=u.cost_usd)
             if not exhausted:
                 launch()

@@ -137,3 +137,19 @@ def test_bad_annotation_names_file_and_line(tmp_path):
     ann.write_text(first + '\n{"seed_id": "nope", "topics": [], "knowledge_points": ["x"]}\n')
     proc = graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", ann, cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "ann.jsonl:2" in proc.stderr
+
+
+def test_misconfigured_endpoint_stops_early_with_one_line(tmp_path, fake_llm):
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 60)
+    fake_llm.script([{"status": 500, "times": 10000}])
+    env = cli_env(fake_llm.url, GRAPHGEN_MAX_RETRIES="0")
+    proc = graphgen("extract", seeds, "--quiet", "--concurrency", "4", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "the first 16 requests all failed" in proc.stderr
+    assert fake_llm.stats()["total"] < 60  # stopped instead of failing every seed
+
+
+def test_missing_api_key_is_one_line(tmp_path):
+    seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 2)
+    proc = graphgen("extract", seeds, cwd=tmp_path, env=cli_env(None), check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().startswith("Error: no API key")

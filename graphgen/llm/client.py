@@ -188,7 +188,7 @@ class LLMClient:
         if not self._secret:
             self._secret = os.environ.get("OPENAI_API_KEY") or None
         if not self._secret and not settings.base_url:
-            raise ValueError(
+            raise LLMFatalError(
                 "no API key: set OPENAI_API_KEY (or llm.api_key in the config), "
                 "or point OPENAI_BASE_URL at a local OpenAI-compatible server"
             )
