@@ -72,14 +72,15 @@ def friendly_errors(f):
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        from graphgen.embed import EmbeddingError
         from graphgen.extract import AnnotationError
         from graphgen.llm.client import LLMFatalError
         from graphgen.seeds import SeedInputError
 
         try:
             return f(*args, **kwargs)
-        except (SeedInputError, AnnotationError, StoreError, LLMFatalError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError) as exc:
+            raise click.ClickException(str(exc).strip().splitlines()[0]) from None
         except KeyboardInterrupt:
             click.echo("\ninterrupted: finished work is saved; run the same command again to resume", err=True)
             sys.exit(130)
