@@ -135,7 +135,8 @@ def child_generate(url: str, n: int, concurrency: int, workdir: str) -> None:
     summary = run_units(gen.units(read_jsonl(work / "samples.jsonl", ConceptSample)), LLMClient(settings(url, concurrency)),
                         work / "generated.jsonl", store=store, total=n, quiet=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"ok": summary.ok, "failed": summary.failed, "llm_seconds": summary.llm_seconds, "peak_rss_mib": peak}))
+    t = summary.totals
+    print(json.dumps({"ok": t.ok, "failed": t.failed, "llm_seconds": t.elapsed_s, "peak_rss_mib": peak}))
 
 
 def bench_generate(args) -> None:

@@ -15,12 +15,13 @@ def generate() -> None:
 
 
 def _report(summary, settings) -> None:
-    click.echo(f"{summary.ok} rows written, {summary.failed} failed, {summary.cached} from cache; "
+    t = summary.totals
+    click.echo(f"{t.ok} rows written, {t.failed} failed, {t.cached} from cache; "
                f"{summary.skipped_done} already done, {summary.skipped_other_shards} in other shards")
     if summary.per_strategy:
         click.echo("per strategy: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.per_strategy.items())))
-    cost = f"${summary.cost_usd:.4f}" if settings.llm.price_for(settings.llm.model) else "cost unknown (no price for model)"
-    click.echo(f"tokens: {summary.prompt_tokens} prompt + {summary.completion_tokens} completion; {cost}")
+    cost = f"${t.cost_usd:.4f}" if t.cost_known else "cost unknown (no price for model)"
+    click.echo(f"tokens: {t.prompt_tokens} prompt + {t.completion_tokens} completion; {cost}")
     if summary.failures_path:
         click.echo(f"failures with reasons and raw replies: {summary.failures_path}; run again to retry them", err=True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from graphgen.store.base import GraphStore
 
 if TYPE_CHECKING:
     from graphgen.llm import LLMClient, LLMResult
-    from graphgen.runner import LLMJob
+    from graphgen.runner import LLMJob, RunTotals
 
 GENERATE_PROMPT = "generate_v1"
 FUSION_STRATEGIES = ("sequential", "parallel", "conditional")
@@ -71,20 +72,30 @@ class Unit:
     row: Callable[[LLMResult], GeneratedQuestion]
 
 
+def _run_totals() -> RunTotals:
+    from graphgen.runner import RunTotals  # lazy: the LLM stack loads only for LLM runs
+
+    return RunTotals()
+
+
 @dataclass
 class GenerationSummary:
+    """What a run did: units seen and skipped, plus the LLM run's totals (ok, failed,
+    cached, tokens, cost, elapsed)."""
+
+    totals: RunTotals = field(default_factory=_run_totals)
     units: int = 0
     skipped_done: int = 0
     skipped_other_shards: int = 0
-    ok: int = 0
-    failed: int = 0
-    cached: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    llm_seconds: float = 0.0
     failures_path: str | None = None
     per_strategy: dict[str, int] = field(default_factory=dict)
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of up to `size` items, streaming."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 # --- JSONL files ------------------------------------------------------------------------
@@ -170,7 +181,6 @@ def run_units(
         def sink(job: LLMJob, result: LLMResult) -> None:
             row = job.payload.row(result)
             if row.status == "ok":
-                summary.ok += 1
                 if row.strategy:
                     summary.per_strategy[row.strategy] = summary.per_strategy.get(row.strategy, 0) + 1
                 out.write(row.model_dump_json() + "\n")
@@ -179,20 +189,14 @@ def run_units(
                 if len(store_buffer) >= 256:
                     flush_store()
             else:
-                summary.failed += 1
                 failed.write(row.model_dump_json() + "\n")
                 failed.flush()
 
         try:
-            totals = run_jobs(client, todo(), sink, total=total, label=label, quiet=quiet)
+            summary.totals = run_jobs(client, todo(), sink, total=total, label=label, quiet=quiet)
         finally:
             flush_store()
-    summary.cached = totals.cached
-    summary.prompt_tokens = totals.prompt_tokens
-    summary.completion_tokens = totals.completion_tokens
-    summary.cost_usd = totals.cost_usd
-    summary.llm_seconds = totals.elapsed_s
-    if not summary.failed:
+    if not summary.totals.failed:
         failed_path.unlink(missing_ok=True)
         summary.failures_path = None
     return summary
@@ -222,19 +226,12 @@ class QuestionGenerator:
         self.names = {c.id: c.display_name for c in store.concepts()}
 
     def units(self, samples: Iterable[ConceptSample], chunk: int = 500) -> Iterator[Unit]:
-        buffer: list[ConceptSample] = []
-        for sample in samples:
-            buffer.append(sample)
-            if len(buffer) >= chunk:
-                yield from self._units(buffer)
-                buffer = []
-        yield from self._units(buffer)
-
-    def _units(self, samples: list[ConceptSample]) -> Iterator[Unit]:
-        wanted = {s for sample in samples for s in sample.exemplar_seed_ids}
-        seeds = {s.id: s for s in self.store.seeds(wanted)} if wanted else {}
-        for sample in samples:
-            yield self.unit(sample, seeds)
+        """Units in input order; exemplar seeds are read from the store a chunk at a time."""
+        for batch in chunked(samples, chunk):
+            wanted = {s for sample in batch for s in sample.exemplar_seed_ids}
+            seeds = {s.id: s for s in self.store.seeds(wanted)} if wanted else {}
+            for sample in batch:
+                yield self.unit(sample, seeds)
 
     def unit(self, sample: ConceptSample, seeds: dict[str, SeedQuestion]) -> Unit:
         name = lambda cid: self.names.get(cid, cid.split(":", 1)[-1])  # noqa: E731
@@ -273,13 +270,9 @@ class FusionGenerator:
         self.prompts = {s: load_prompt(FUSION_PROMPTS[s]) for s in self.strategies}
 
     def units(self, pairs: Iterable[FusionPair], chunk: int = 500) -> Iterator[Unit]:
-        buffer: list[FusionPair] = []
-        for pair in pairs:
-            buffer.append(pair)
-            if len(buffer) >= chunk:
-                yield from self._units(buffer)
-                buffer = []
-        yield from self._units(buffer)
+        """Units in input order, every strategy per pair; seeds read a chunk at a time."""
+        for batch in chunked(pairs, chunk):
+            yield from self._units(batch)
 
     def _units(self, pairs: list[FusionPair]) -> Iterator[Unit]:
         seeds = {s.id: s for s in self.store.seeds({i for p in pairs for i in (p.seed_a, p.seed_b)})}
