@@ -54,7 +54,6 @@ __all__ = [
     "to_layout",
     "answer_line",
     "arrow_schema",
-    "read_generated",
 ]
 
 Format = Literal["jsonl", "parquet", "hf"]
@@ -379,16 +378,3 @@ def export_rows(
     summary.by_topic = dict(by_topic)
     summary.by_kind = dict(by_kind)
     return summary
-
-
-def read_generated(path: str | Path) -> Iterator[GeneratedQuestion]:
-    """Stream `GeneratedQuestion` rows from a JSONL file (blank lines ignored)."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield GeneratedQuestion.model_validate_json(line)
-            except ValueError as e:
-                first = str(e).splitlines()[0]
-                raise ValueError(f"{path}:{lineno}: not a generated-question row ({first})") from None

@@ -18,7 +18,6 @@ from graphgen.export import (  # noqa: E402
     ShareGPTRow,
     arrow_schema,
     export_rows,
-    read_generated,
     to_layout,
 )
 from graphgen.records import GeneratedQuestion, LLMUsage  # noqa: E402
@@ -218,10 +217,12 @@ def test_bad_arguments(tmp_path):
         export_rows(sample_rows(), tmp_path / "x", layout="openai")
 
 
-def test_read_generated_round_trip(tmp_path):
+def test_read_rows_round_trip(tmp_path):
+    from graphgen.generate import read_rows
+
     path = tmp_path / "gen.jsonl"
     path.write_text("".join(r.model_dump_json() + "\n" for r in sample_rows()) + "\n")
-    assert list(read_generated(path)) == sample_rows()
+    assert list(read_rows([path, path])) == sample_rows()  # merged by id: no duplicates
     path.write_text('{"id": "x"}\n')
-    with pytest.raises(ValueError, match=r"gen\.jsonl:1: not a generated-question row"):
-        list(read_generated(path))
+    with pytest.raises(ValueError, match=r"gen\.jsonl:1: not a GeneratedQuestion record"):
+        list(read_rows([path]))

@@ -261,9 +261,6 @@ class LLMClient:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return prompt_tokens * self._price_in + completion_tokens * self._price_out
 
-    def schema_for(self, schema_name: str, output: type[BaseModel]) -> dict:
-        return load_schema(schema_name, output)
-
     def cache_key_for(self, messages: list[dict], output: type[BaseModel], schema_name: str) -> str:
         s = self.settings
         return cache_key(
