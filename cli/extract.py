@@ -40,8 +40,6 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
       graphgen extract data/gsm8k_train.jsonl --model gpt-4o-mini --concurrency 32
       graphgen extract math.jsonl --question-field problem --dry-run
     """
-    from itertools import islice
-
     from graphgen.extract import ConceptExtractor, estimate_dry_run, ingest_seeds, pending_seeds, read_annotations, run_extraction
     from graphgen.records import RunSummary
     from graphgen.seeds import FieldMap, read_seeds, write_rejects
@@ -52,7 +50,7 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
     rejected: list = []
     with open_graph_store(settings) as store:
         items = read_seeds([Path(s) for s in seeds], field_map, skip_invalid=skip_invalid, source=source)
-        seed_ids = ingest_seeds(store, islice(items, limit) if limit else items, summary, rejected)
+        seed_ids = ingest_seeds(store, items, summary, rejected, limit=limit)
         if rejected:
             write_rejects(rejected, Path(rejects))
             click.echo(f"{len(rejected)} rejected rows written to {rejects}", err=True)

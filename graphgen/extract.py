@@ -90,12 +90,15 @@ class _Flusher:
 
 def ingest_seeds(
     store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], summary: RunSummary,
-    rejects: list[RejectedRow],
+    rejects: list[RejectedRow], limit: int | None = None,
 ) -> list[str]:
-    """Store seeds in batches; returns their ids in input order, rejects collected."""
+    """Store seeds in batches (the first `limit` seeds, if given); returns their ids in input
+    order, rejects collected."""
     ids: list[str] = []
     batch: list[SeedQuestion] = []
     for item in items:
+        if limit is not None and len(ids) >= limit:
+            break
         if isinstance(item, RejectedRow):
             summary.read += 1
             summary.rejected += 1
