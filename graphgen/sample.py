@@ -389,13 +389,6 @@ class ConceptGraphArrays:
             self._csr[key] = got
         return got
 
-    def neighbors(self, concept_id: str, kind: EdgeKind, edge_weight: str = "count") -> dict[str, float]:
-        """Neighbours of one concept along one edge kind with their walk weights (debugging
-        and tests)."""
-        i = self.index[concept_id]
-        c = self.csr(_KIND_CODE[kind], edge_weight)
-        a, b = c.indptr[i], c.indptr[i + 1]
-        return {self.ids[j]: float(w) for j, w in zip(c.indices[a:b].tolist(), c.w[a:b].tolist())}
 
 
 # ---------------------------------------------------------------------------------------

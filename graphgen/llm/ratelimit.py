@@ -59,10 +59,6 @@ class RateLimiter:
         self._lock: asyncio.Lock | None = None
         self.waited_s = 0.0
 
-    @property
-    def active(self) -> bool:
-        return bool(self._req or self._tok)
-
     def pause_until(self, deadline: float) -> None:
         """Hold every new request until `deadline` (time.monotonic()), e.g. after a 429."""
         self._paused_until = max(self._paused_until, deadline)
