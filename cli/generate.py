@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from graphgen_cli.common import friendly_errors, llm_options, open_graph_store, settings_from, store_options
+from graphgen_cli.common import echo_json, friendly_errors, llm_options, open_graph_store, settings_from, store_options
 
 
 @click.group()
@@ -26,6 +26,14 @@ def _report(summary, settings) -> None:
         click.echo(f"failures with reasons and raw replies: {summary.failures_path}; run again to retry them", err=True)
 
 
+def _estimate(units, output, shard, settings) -> None:
+    from graphgen.generate import estimate_units
+
+    echo_json(estimate_units(units, Path(output), _shard(shard), settings.llm.model,
+                             settings.llm.price_for(settings.llm.model),
+                             max_tokens=settings.llm.max_tokens))
+
+
 def _shard(text):
     from graphgen.generate import Shard
 
@@ -41,26 +49,32 @@ def _shard(text):
 @click.option("--difficulty", default="medium", show_default=True, help="e.g. easy, medium, hard, competition")
 @click.option("--style", default="word problem", show_default=True, help="e.g. 'word problem', 'symbolic', 'multiple choice'")
 @click.option("--shard", help="i/n: run only this machine's share (0-based), disjoint and reproducible")
+@click.option("--dry-run", is_flag=True, help="render the prompts still to run and estimate tokens and cost; call no LLM")
 @store_options
 @llm_options
 @click.pass_context
 @friendly_errors
-def questions(ctx, samples, output, difficulty, style, shard, quiet, **opts):
+def questions(ctx, samples, output, difficulty, style, shard, dry_run, quiet, **opts):
     """One new question + solution + answer per concept sample (MathScale).
 
     \b
     Examples:
       graphgen generate questions --samples samples.jsonl -o generated.jsonl
       graphgen generate questions --samples samples.jsonl -o gen.1.jsonl --shard 1/4 --difficulty hard
+      graphgen generate questions --samples samples.jsonl -o generated.jsonl --dry-run
     """
     from graphgen.generate import QuestionGenerator, count_lines, read_jsonl, run_units
-    from graphgen.llm import LLMClient
     from graphgen.records import ConceptSample
 
     settings = settings_from(ctx, **opts)
     with open_graph_store(settings) as store:
         gen = QuestionGenerator(store, settings.llm.model, difficulty=difficulty, style=style)
         units = gen.units(read_jsonl(Path(samples), ConceptSample))
+        if dry_run:
+            _estimate(units, output, shard, settings)
+            return
+        from graphgen.llm import LLMClient
+
         summary = run_units(units, LLMClient(settings.llm), Path(output), store=store, shard=_shard(shard),
                             total=count_lines(Path(samples)), label="generate", quiet=quiet)
     _report(summary, settings)
@@ -71,11 +85,12 @@ def questions(ctx, samples, output, difficulty, style, shard, quiet, **opts):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="fused rows JSONL (appended; resumable)")
 @click.option("--strategy", type=click.Choice(["sequential", "parallel", "conditional", "all"]), default="all", show_default=True, help="MathFusion fusion strategy")
 @click.option("--shard", help="i/n: run only this machine's share (0-based)")
+@click.option("--dry-run", is_flag=True, help="render the prompts still to run and estimate tokens and cost; call no LLM")
 @store_options
 @llm_options
 @click.pass_context
 @friendly_errors
-def fusion(ctx, pairs, output, strategy, shard, quiet, **opts):
+def fusion(ctx, pairs, output, strategy, shard, dry_run, quiet, **opts):
     """Fuse each seed pair into one new problem (MathFusion).
 
     Sequential: one problem's result feeds the other. Parallel: one problem needing both
@@ -87,15 +102,20 @@ def fusion(ctx, pairs, output, strategy, shard, quiet, **opts):
       graphgen generate fusion --pairs pairs.jsonl -o seq.jsonl --strategy sequential
     """
     from graphgen.generate import FUSION_STRATEGIES, FusionGenerator, count_lines, read_jsonl, run_units
-    from graphgen.llm import LLMClient
     from graphgen.records import FusionPair
 
     settings = settings_from(ctx, **opts)
     strategies = FUSION_STRATEGIES if strategy == "all" else (strategy,)
     with open_graph_store(settings) as store:
         gen = FusionGenerator(store, settings.llm.model, strategies)
+        units = gen.units(read_jsonl(Path(pairs), FusionPair))
         try:
-            summary = run_units(gen.units(read_jsonl(Path(pairs), FusionPair)), LLMClient(settings.llm), Path(output),
+            if dry_run:
+                _estimate(units, output, shard, settings)
+                return
+            from graphgen.llm import LLMClient
+
+            summary = run_units(units, LLMClient(settings.llm), Path(output),
                                 store=store, shard=_shard(shard), total=count_lines(Path(pairs)) * len(strategies),
                                 label="fusion", quiet=quiet)
         except ValueError as exc:

@@ -186,30 +186,11 @@ def estimate_dry_run(
     store: GraphStore, seed_ids: list[str], extractor: ConceptExtractor, model: str,
     price, completion_tokens_per_seed: int = 60,
 ) -> dict:
-    """Render every prompt and count tokens (tiktoken when installed, else chars/4)."""
-    try:
-        import tiktoken
+    """Render every prompt and estimate tokens and cost; calls nothing."""
+    from graphgen.estimate import estimate_calls
 
-        enc = tiktoken.get_encoding("o200k_base")
-        count = lambda text: len(enc.encode(text))  # noqa: E731
-        method = "tiktoken o200k_base"
-    except Exception:  # tiktoken missing or its data not available offline
-        count = lambda text: max(1, len(text) // 4)  # noqa: E731
-        method = "chars/4"
-    prompt_tokens, first = 0, None
-    for seed in seeds_in_order(store, seed_ids):
-        msgs = extractor.messages(seed)
-        first = first or msgs
-        prompt_tokens += sum(count(m["content"]) + 4 for m in msgs)
-    completion = completion_tokens_per_seed * len(seed_ids)
-    cost = None
-    if price is not None:
-        cost = (prompt_tokens * price.input + completion * price.output) / 1e6
-    return {
-        "seeds": len(seed_ids), "model": model, "prompt_tokens": prompt_tokens,
-        "completion_tokens_estimate": completion, "cost_usd_estimate": cost,
-        "token_count_method": method, "first_prompt": first,
-    }
+    messages = (extractor.messages(seed) for seed in seeds_in_order(store, seed_ids))
+    return {"seeds": len(seed_ids), **estimate_calls(messages, model, price, completion_tokens_per_seed)}
 
 
 class AnnotationError(ValueError):

@@ -139,6 +139,39 @@ def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
 # --- the runner ---------------------------------------------------------------------------
 
 
+def pending_units(units: Iterable[Unit], out_path: Path, shard: Shard, summary: GenerationSummary) -> Iterator[Unit]:
+    """Units owned by `shard` whose rows are not yet in `out_path` (counting the others)."""
+    out_path = Path(out_path)
+    done = {row.id for row in read_rows([out_path])} if out_path.exists() else set()
+    for unit in units:
+        summary.units += 1
+        if not shard.owns(unit.id):
+            summary.skipped_other_shards += 1
+        elif unit.id in done:
+            summary.skipped_done += 1
+        else:
+            yield unit
+
+
+TYPICAL_COMPLETION_TOKENS = 400  # a question, a worked solution and an answer
+
+
+def estimate_units(units: Iterable[Unit], out_path: Path, shard: Shard, model: str, price,
+                   max_tokens: int | None = None) -> dict:
+    """--dry-run: what a run would send (after resume and shard skips), priced at a typical
+    reply length and, with `max_tokens`, at the upper bound; calls nothing."""
+    from graphgen.estimate import estimate_calls
+
+    summary = GenerationSummary()
+    todo = (u.messages for u in pending_units(units, out_path, shard, summary))
+    typical = min(TYPICAL_COMPLETION_TOKENS, max_tokens or TYPICAL_COMPLETION_TOKENS)
+    estimate = estimate_calls(todo, model, price, typical)
+    if max_tokens and price is not None:
+        estimate["cost_usd_upper_bound"] = (estimate["prompt_tokens"] * price.input
+                                            + estimate["calls"] * max_tokens * price.output) / 1e6
+    return {**estimate, "already_done": summary.skipped_done, "other_shards": summary.skipped_other_shards}
+
+
 def run_units(
     units: Iterable[Unit],
     client: LLMClient,
@@ -156,20 +189,13 @@ def run_units(
 
     out_path = Path(out_path)
     failed_path = out_path.with_name(out_path.name.removesuffix(".jsonl") + ".failed.jsonl")
-    done = {row.id for row in read_rows([out_path])} if out_path.exists() else set()
     summary = GenerationSummary(failures_path=str(failed_path))
     store_buffer: list[GeneratedQuestion] = []
 
     def todo() -> Iterator[LLMJob]:
-        for unit in units:
-            summary.units += 1
-            if not shard.owns(unit.id):
-                summary.skipped_other_shards += 1
-            elif unit.id in done:
-                summary.skipped_done += 1
-            else:
-                yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA,
-                             schema_name="generated_qa", payload=unit)
+        for unit in pending_units(units, out_path, shard, summary):
+            yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA,
+                         schema_name="generated_qa", payload=unit)
 
     def flush_store() -> None:
         if store is not None and store_buffer:

@@ -108,3 +108,21 @@ def test_export_from_store_in_every_format(example_ws, fake_llm):
     ds = datasets.load_from_disk(str(example_ws / "t_hf"))
     assert len(ds) == 12 and ds[0]["conversations"][0]["from"] == "human"
     assert ds[0]["metadata"]["concept_ids"]
+
+
+def test_generate_dry_run_prices_only_what_is_left(example_ws, fake_llm):
+    graphgen("sample", "concepts", "-n", "30", "-o", "samples.jsonl", cwd=example_ws)
+    env = cli_env(fake_llm.url)
+    dry = lambda *extra: json.loads(graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl",  # noqa: E731
+                                             "--dry-run", "--model", "gpt-4o-mini", *extra, cwd=example_ws, env=env).stdout)
+    before = dry()
+    assert before["calls"] == 30 and before["already_done"] == 0 and before["prompt_tokens"] > 30 * 100
+    assert 0 < before["cost_usd_estimate"] < before["cost_usd_upper_bound"]
+    assert "Topics:" in before["first_prompt"][-1]["content"]
+    assert fake_llm.stats()["total"] == 0
+    graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--shard", "0/2", "--quiet",
+             "--model", "gpt-4o-mini", cwd=example_ws, env=env)  # the model is part of a row's id
+    done = len(_rows(example_ws / "gen.jsonl"))
+    after = dry()
+    assert after["already_done"] == done and after["calls"] == 30 - done
+    assert dry("--shard", "1/2")["calls"] == 30 - done  # shard 1 is exactly what is left
