@@ -61,7 +61,8 @@ def build_graph(extractions: Iterable[Extraction]) -> tuple[list[Concept], list[
             surfaces[cid][surface] += 1
             kind_of[cid] = kind
             canon_of[cid] = canon
-            mentions.append(Mention(seed_id=ex.seed_id, concept_id=cid))
+            # model_construct: the values are already validated records' fields
+            mentions.append(Mention.model_construct(seed_id=ex.seed_id, concept_id=cid, surface=surface))
         # topics first, then by id: the topic is always the source of a topic-kp edge
         ordered = sorted((c[0] for c in found), key=lambda c: (_KIND_ORDER[kind_of[c]], c))
         for a, b in combinations(ordered, 2):
@@ -81,7 +82,7 @@ def build_graph(extractions: Iterable[Extraction]) -> tuple[list[Concept], list[
     ]
     freq = {c.id: c.frequency for c in concepts}
     edges = [
-        ConceptEdge(
+        ConceptEdge.model_construct(
             source=a,
             target=b,
             kind=edge_kind(kind_of[a], kind_of[b]),

@@ -100,6 +100,7 @@ class ConceptEdge(BaseModel):
 class Mention(BaseModel):
     seed_id: str
     concept_id: str
+    surface: str = Field("", description="the name the extraction used for the concept")
 
 
 class ConceptSample(BaseModel):

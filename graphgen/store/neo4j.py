@@ -27,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graphgen.graph import build_graph, mentions_of
+from graphgen.graph import build_graph
 from graphgen.records import (
     Concept,
     ConceptEdge,
@@ -226,11 +226,9 @@ class Neo4jStore(GraphStore):
 
         def work(tx) -> None:
             extractions = [_extraction(r) for r in tx.run(cypher("extractions_read"))]
-            concepts, edges, _ = build_graph(extractions)
+            concepts, edges, mentions = build_graph(extractions)
             # surface form per (seed, concept): the first one the extraction used
-            want_mentions = {
-                (ex.seed_id, cid): surface for ex in extractions for cid, _k, _c, surface in mentions_of(ex)
-            }
+            want_mentions = {(m.seed_id, m.concept_id): m.surface for m in mentions}
             have_mentions = {(r["seed_id"], r["concept_id"]) for r in tx.run(cypher("graph_mentions_read"))}
             want_edges = {(e.source, e.target): (e.kind.value, e.count, e.weight) for e in edges}
             have_edges = {
@@ -247,20 +245,25 @@ class Neo4jStore(GraphStore):
             stale = [{"seed_id": s, "concept_id": c} for s, c in have_mentions - want_mentions.keys()]
             for chunk in _batches(stale, batch):
                 tx.run(cypher("graph_mentions_delete"), rows=chunk).consume()
-            new = [{"seed_id": s, "concept_id": c, "surface": surface}
-                   for (s, c), surface in want_mentions.items() if (s, c) not in have_mentions]
-            for chunk in _batches(new, batch):
+            new: dict[str, list[dict]] = {}
+            for (s, c), surface in want_mentions.items():
+                if (s, c) not in have_mentions:
+                    new.setdefault(s, []).append({"concept_id": c, "surface": surface})
+            rows = [{"seed_id": s, "mentions": m} for s, m in new.items()]
+            for chunk in _batches(rows, max(1, batch // 4)):  # ~4 mentions per seed
                 tx.run(cypher("graph_mentions_create"), rows=chunk).consume()
 
             changed = [k for k, v in have_edges.items() if want_edges.get(k) != v]
             for chunk in _batches([{"source": s, "target": t} for s, t in changed], batch):
                 tx.run(cypher("graph_edges_delete"), rows=chunk).consume()
-            create = [
-                {"source": s, "target": t, "kind": kind, "count": count, "weight": weight}
-                for (s, t), (kind, count, weight) in want_edges.items()
-                if have_edges.get((s, t)) != (kind, count, weight)
-            ]
-            for chunk in _batches(create, batch):
+            create: dict[str, list[dict]] = {}
+            for (s, t), (kind, count, weight) in want_edges.items():
+                if have_edges.get((s, t)) != (kind, count, weight):
+                    create.setdefault(s, []).append({"target": t, "kind": kind, "count": count, "weight": weight})
+            # one row per source concept, split so no row carries more than `batch` edges
+            rows = [{"source": s, "edges": edges[i : i + batch]}
+                    for s, edges in create.items() for i in range(0, len(edges), batch)]
+            for chunk in _batches(rows, max(1, batch // 50)):
                 tx.run(cypher("graph_edges_create"), rows=chunk).consume()
             tx.run(cypher("graph_generated_relink")).consume()
 
