@@ -120,9 +120,22 @@ def open_for_append(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.stat().st_size:
         with path.open("rb+") as fh:
-            data = fh.read()
-            if not data.endswith(b"\n"):
-                fh.truncate(data.rfind(b"\n") + 1)
+            # look back from the end only: the file may hold millions of rows
+            end = fh.seek(0, 2)
+            pos = end
+            while pos > 0:
+                start = max(0, pos - 65536)
+                fh.seek(start)
+                chunk = fh.read(pos - start)
+                if pos == end and chunk.endswith(b"\n"):
+                    break  # intact
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    fh.truncate(start + cut + 1)
+                    break
+                pos = start
+            else:
+                fh.truncate(0)  # a single torn line and nothing else
     return path.open("a", encoding="utf-8")
 
 

@@ -126,3 +126,16 @@ def test_generate_dry_run_prices_only_what_is_left(example_ws, fake_llm):
     after = dry()
     assert after["already_done"] == done and after["calls"] == 30 - done
     assert dry("--shard", "1/2")["calls"] == 30 - done  # shard 1 is exactly what is left
+
+
+@pytest.mark.parametrize("content,kept", [
+    (b"a\nb\n", b"a\nb\n"), (b"a\nb\ntorn", b"a\nb\n"), (b"torn", b""),
+    (b"x" * 200_000 + b"\n" + b"y" * 100_000, b"x" * 200_000 + b"\n"),  # torn tail longer than one read
+])
+def test_append_cuts_only_a_torn_last_line(tmp_path, content, kept):
+    from graphgen.generate import open_for_append
+
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(content)
+    open_for_append(path).close()
+    assert path.read_bytes() == kept
