@@ -99,12 +99,11 @@ def ingest_seeds(
     for item in items:
         if limit is not None and len(ids) >= limit:
             break
+        summary.read += 1
         if isinstance(item, RejectedRow):
-            summary.read += 1
             summary.rejected += 1
             rejects.append(item)
             continue
-        summary.read += 1
         ids.append(item.id)
         batch.append(item)
         if len(batch) >= 2000:
@@ -151,14 +150,12 @@ def run_extraction(
 
     def sink(job: LLMJob, result: LLMResult) -> None:
         if result.value is None:
-            summary.failed += 1
             failure = ExtractionFailure(seed_id=job.key, error=result.error or "no valid reply", raw=result.raw)
             failures.append(failure)
             if fail_file:
                 fail_file.write(failure.model_dump_json() + "\n")
                 fail_file.flush()
             return
-        summary.extracted += 1
         flusher.add(extractor.to_extraction(job.key, result))
 
     def jobs() -> Iterator[LLMJob]:
@@ -173,6 +170,8 @@ def run_extraction(
         flusher.flush()
         if fail_file:
             fail_file.close()
+    summary.extracted += totals.ok
+    summary.failed += totals.failed
     summary.cached += totals.cached
     summary.prompt_tokens += totals.prompt_tokens
     summary.completion_tokens += totals.completion_tokens
