@@ -37,11 +37,14 @@ def _steps(text: str | None) -> tuple[int, int] | None:
 @click.option("--start", type=click.Choice(["frequency", "uniform"]), help="how the start topic is chosen [default frequency]")
 @click.option("--edge-weight", type=click.Choice(["count", "weight"]), help="steps proportional to co-occurrence count (MathScale) or association weight [default count]")
 @click.option("--coverage", is_flag=True, default=None, help="bias starts toward the topics covered least so far")
+@click.option("--coverage-interval", type=click.IntRange(min=1),
+              help="--coverage: walks between re-weightings once warmed up (rounds of 1, 2, 4, ... walks first) [default 4096]")
 @click.option("--exemplars", type=int, help="k few-shot seeds per sample, closest by knowledge-point Jaccard [default 3]")
 @store_options
 @click.pass_context
 @friendly_errors
-def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight, coverage, exemplars, **opts):
+def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight, coverage, coverage_interval,
+             exemplars, **opts):
     """MathScale random walks: topic -> topic(s) -> knowledge point(s).
 
     \b
@@ -52,7 +55,7 @@ def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight
     from graphgen import sample as stage
 
     walk = dict(topic_steps=_steps(topic_steps), kp_steps=_steps(kp_steps), start=start, edge_weight=edge_weight,
-                coverage=coverage, exemplars=exemplars)
+                coverage=coverage, coverage_interval=coverage_interval, exemplars=exemplars)
     settings = settings_from(ctx, sections={"sample": walk}, **opts)
     with open_graph_store(settings) as store:
         report = stage.run(settings, store, stage.SampleInputs(count=count, output=Path(output), seed=seed))

@@ -164,7 +164,9 @@ class WalkOptions(BaseModel):
     )
     coverage: bool = Field(False, description="bias starts toward topics covered least so far")
     coverage_alpha: float = Field(1.0, ge=0, description="start weight / (1 + times covered) ** alpha")
-    coverage_interval: int = Field(4096, ge=1, description="walks between coverage re-weightings")
+    coverage_interval: int = Field(
+        4096, ge=1, description="walks between coverage re-weightings once warmed up (the first rounds are 1, 2, 4, ... walks)"
+    )
     exemplars: int = Field(0, ge=0, description="k few-shot seeds per sample (needs an ExemplarIndex)")
     max_walks: int | None = Field(
         None, ge=1, description="give up after this many walks (default 10 * n + 10,000)"

@@ -20,6 +20,7 @@ from graphgen.sample import (
     ExemplarIndex,
     SampleStats,
     WalkOptions,
+    coverage_round_end,
     sample_concepts,
     sample_id,
     sample_walks,
@@ -426,6 +427,64 @@ def test_coverage_mode_covers_more_concepts_and_reports_it():
     # coverage mode is reproducible and independent of batching as well
     opts = WalkOptions(coverage=True, coverage_interval=8)
     assert list(sample_concepts(g, 60, seed=15, options=opts)) == list(ConceptSampler(g, opts, batch_size=5).sample(60, seed=15))
+
+
+def test_coverage_rounds_double_up_to_the_interval():
+    def ends(interval, upto):
+        out, pos = [], 0
+        while pos < upto:
+            pos = coverage_round_end(pos, interval)
+            out.append(pos)
+        return out
+
+    assert ends(4096, 600) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert ends(100, 400) == [1, 2, 4, 8, 16, 32, 64, 100, 200, 300, 400]
+    assert ends(1, 4) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("n", [20, 60, 200])
+def test_coverage_acts_at_small_n_with_the_default_interval(n):
+    # issue 8 item 20: with rounds of 4096 walks, coverage changed nothing below 4096 walks
+    g = arrays(skewed_pairs())
+    plain, cov = SampleStats(), SampleStats()
+    a = list(sample_concepts(g, n, seed=15, options=WalkOptions(), stats=plain))
+    b = list(sample_concepts(g, n, seed=15, options=WalkOptions(coverage=True), stats=cov))
+    assert cov.walks < 4096 and WalkOptions().coverage_interval == 4096
+    assert a != b
+    assert cov.concepts_covered > plain.concepts_covered, (plain, cov)
+
+
+def test_coverage_samples_are_a_prefix_of_a_longer_run_and_reproducible():
+    g = arrays(skewed_star())
+    opts = WalkOptions(coverage=True, coverage_interval=64)
+    long = list(sample_concepts(g, 300, seed=3, options=opts))
+    assert list(sample_concepts(g, 90, seed=3, options=opts)) == long[:90]
+    assert list(ConceptSampler(g, opts, batch_size=7).sample(300, seed=3)) == long
+    assert list(sample_concepts(g, 300, seed=4, options=opts)) != long
+
+
+def test_cli_coverage_raises_coverage_at_n_200_and_is_deterministic(tmp_path: Path):
+    from clirun import EXAMPLES, graphgen
+
+    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+
+    def run(name: str, *flags: str) -> tuple[bytes, set[str]]:
+        graphgen("sample", "concepts", "-n", "200", "-o", name, "--seed", "7", "--exemplars", "0", *flags, cwd=tmp_path)
+        data = (tmp_path / name).read_bytes()
+        rows = [json.loads(line) for line in data.splitlines()]
+        assert len(rows) == 200
+        return data, {c for r in rows for c in r["topics"] + r["knowledge_points"]}
+
+    plain, plain_concepts = run("plain.jsonl")
+    cov, cov_concepts = run("cov.jsonl", "--coverage")
+    assert len(cov_concepts) > len(plain_concepts)
+    assert run("cov-again.jsonl", "--coverage")[0] == cov  # same --seed, same bytes
+    assert run("plain-again.jsonl")[0] == plain
+    # the interval is a flag (and [sample] coverage_interval); 1 re-weights after every walk
+    every, every_concepts = run("cov-1.jsonl", "--coverage", "--coverage-interval", "1")
+    assert every != cov and len(every_concepts) > len(plain_concepts)
+    bad = graphgen("sample", "concepts", "-n", "5", "-o", "x.jsonl", "--coverage-interval", "0", cwd=tmp_path, check=False)
+    assert bad.returncode != 0 and "--coverage-interval" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # --- options and validation ------------------------------------------------------------------

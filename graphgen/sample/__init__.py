@@ -60,11 +60,16 @@ affects speed.
 
 Coverage
 --------
-With ``coverage=True`` the stream is cut into rounds of ``coverage_interval`` walks; before
-each round the start weights become ``base(topic) / (1 + c(topic))**coverage_alpha`` with
-``c`` the number of samples emitted so far containing the topic (``base`` = frequency or 1
-according to ``start``). Rounds are fixed by walk index, so coverage mode is reproducible
-too. Every run reports concepts covered / total (``SampleStats``), coverage mode or not.
+With ``coverage=True`` the stream is cut into rounds; before each round the start weights
+become ``base(topic) / (1 + c(topic))**coverage_alpha`` with ``c`` the number of samples
+emitted so far containing the topic (``base`` = frequency or 1 according to ``start``).
+Rounds end at walks 1, 2, 4, 8, ... (doubling) until they reach ``coverage_interval``
+walks, then every ``coverage_interval`` walks (`coverage_round_end`): coverage acts from
+the second walk on, so at any ``n``, while a large run pays for only ~log2(interval) extra
+small rounds. Rounds are fixed by walk index (not by ``n``), so coverage mode is
+reproducible, and the first ``n`` samples of a run are the first ``n`` of any longer run
+with the same seed. Every run reports concepts covered / total (``SampleStats``), coverage
+mode or not.
 
 Exemplars
 ---------
@@ -93,6 +98,7 @@ from graphgen.sample.walks import (
     RawWalks,
     SampleStats,
     WalkBatch,
+    coverage_round_end,
     sample_concepts,
     sample_id,
     sample_walks,
@@ -113,6 +119,7 @@ __all__ = [
     "sample_concepts",
     "sample_walks",
     "sample_id",
+    "coverage_round_end",
     "SampleInputs",
     "SampleReport",
     "run",

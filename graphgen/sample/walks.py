@@ -99,6 +99,15 @@ class RawWalks:
         return len(self.lengths)
 
 
+def coverage_round_end(pos: int, interval: int) -> int:
+    """Walk index where the coverage round containing walk `pos` ends: rounds end at walks
+    1, 2, 4, 8, ... (doubling, so coverage acts from the first walks on, at a cost of only
+    log2(interval) extra rounds), then every `interval` walks."""
+    if pos >= interval:
+        return (pos // interval + 1) * interval
+    return min(1 << pos.bit_length(), interval)
+
+
 def sample_id(concept_ids: Iterable[str]) -> str:
     """Deterministic id of a concept combination (order-insensitive)."""
     return _sorted_sample_id(sorted(set(concept_ids)))
@@ -310,7 +319,7 @@ class ConceptSampler:
         start_used = np.zeros(g.n_concepts, dtype=bool)
         start_w = self._start_base
         start_cum = np.cumsum(start_w)
-        next_reweight = o.coverage_interval if o.coverage else None
+        next_reweight = 1 if o.coverage else None
         pos = 0
         emitted = 0
         while emitted < n and pos < max_walks:
@@ -321,7 +330,7 @@ class ConceptSampler:
                     covered = concept_hits[self._topics]
                     start_w = self._start_base / np.power(1.0 + covered, o.coverage_alpha)
                     start_cum = np.cumsum(start_w)
-                    next_reweight = pos + o.coverage_interval
+                    next_reweight = coverage_round_end(pos, o.coverage_interval)
                 size = min(size, next_reweight - pos)
             W, length, n_top, dropped, stuck_t, stuck_k = self._walk_chunk(key, pos, pos + size, start_cum)
             ok = np.flatnonzero(~dropped)
