@@ -126,6 +126,7 @@ def friendly_errors(f):
         from graphgen.embed import EmbeddingError
         from graphgen.engine import EngineError
         from graphgen.extract import AnnotationError
+        from graphgen.generate import OutputBusyError
         from graphgen.llm.client import LLMFatalError
         from graphgen.seeds import SeedInputError
         from graphgen.stage import StageError
@@ -136,7 +137,8 @@ def friendly_errors(f):
             pass
         try:
             return f(*args, **kwargs)
-        except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError, StageError, EngineError) as exc:
+        except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError, StageError, EngineError,
+                OutputBusyError) as exc:
             raise click.ClickException(one_line(exc)) from None
         except KeyboardInterrupt:
             what = "terminated (SIGTERM)" if _terminated else "interrupted"

@@ -20,7 +20,7 @@ from graphgen_cli.common import (echo_json, engine_options, friendly_errors, llm
 @click.option("--prefix-ids", is_flag=True, help="make native ids <source>-<id>, for files that all number their rows 0, 1, 2 ...")
 @click.option("--skip-invalid", is_flag=True, help="go on past bad rows; write them with reasons to --rejects")
 @click.option("--rejects", type=click.Path(dir_okay=False), default="rejects.jsonl", show_default=True, help="where --skip-invalid writes rejected rows")
-@click.option("--failures", type=click.Path(dir_okay=False), default="extract-failures.jsonl", show_default=True, help="replies that never validated, with raw text")
+@click.option("--failures", type=click.Path(dir_okay=False), default="extract-failures.jsonl", show_default=True, help="replies that never validated, with raw text (appended, with the run id)")
 @click.option("--from-annotations", type=click.Path(exists=True, dir_okay=False), help="build the graph from hand-written annotations (JSONL) instead of an LLM")
 @click.option("--include-solution", is_flag=True, help="show the seed's solution to the LLM too")
 @click.option("--limit", type=int, help="only the first N seeds")

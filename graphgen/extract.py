@@ -70,6 +70,7 @@ class ExtractionFailure(BaseModel):
     seed_id: str
     error: str
     raw: str | None = None
+    run_id: str = ""
 
 
 class _Flusher:
@@ -176,14 +177,21 @@ def run_extraction(
     extractor = extractor or ConceptExtractor()
     failures: list[ExtractionFailure] = []
     flusher = _Flusher(store.add_extractions)
-    fail_file = failures_path.open("w", encoding="utf-8") if failures_path else None
+    fail_file = None
+    from graphgen.generate import new_run_id
+
+    run_id = new_run_id()
 
     def sink(job: LLMJob, result: LLMResult) -> None:
+        nonlocal fail_file
         if result.value is None:
             failure = ExtractionFailure(seed_id=job.key, error=scrub(result.error or "no valid reply"),
-                                        raw=scrub(result.raw))
+                                        raw=scrub(result.raw), run_id=run_id)
             failures.append(failure)
-            if fail_file:
+            if failures_path:
+                if fail_file is None:  # appended, so earlier runs' failures are kept
+                    failures_path.parent.mkdir(parents=True, exist_ok=True)
+                    fail_file = failures_path.open("a", encoding="utf-8")
                 fail_file.write(failure.model_dump_json() + "\n")
                 fail_file.flush()
             return

@@ -3,16 +3,29 @@ from seed pairs (MathFusion), through one resumable, sharded, streaming runner.
 
 A run is a set of keyed units; a unit's id is a hash of everything that determines its row
 (input id, prompt version, model, options), so:
-- finished units (rows already in the output file) are skipped on restart;
+- finished units (rows already in the output file or the store) are skipped on restart;
 - shards (`i/n`) split units by id hash, disjoint and reproducible across machines;
 - shard outputs merge without duplicates (`read_rows` keeps one row per id).
-Rows that failed go to `<output>.failed.jsonl` with their reason and raw reply, and are
-retried by the next run.
+Rows that failed are appended to `<output>.failed.jsonl` with their reason, raw reply and
+the run's id (`run_id`), so earlier runs' failures are kept; the units are retried by the
+next run.
+
+The store is the system of record for generated rows; the output file is its journal for
+this run. Rows are committed to the store first and appended to the file right after, in
+small batches, so a kill -9 can leave the store ahead of the file, never behind (and the
+lost batch is in the LLM response cache). Each run starts by reconciling the two: rows in
+the file the store lacks (older versions, another machine) are added to the store, units
+the store already holds are copied into the file instead of being paid for again. One run
+at a time per output file: the file is locked (`flock`, released when the process ends,
+however it ends); a second run stops with `OutputBusyError`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -92,11 +105,39 @@ class GenerationSummary:
     units: int = 0
     skipped_done: int = 0
     skipped_other_shards: int = 0
+    copied_from_store: int = 0  # units the store already held, written to the file unpaid
+    copied_to_store: int = 0  # rows the file held that the store lacked
+    run_id: str = ""
     failures_path: str | None = None
     per_strategy: dict[str, int] = field(default_factory=dict)
 
 
 # --- output files -------------------------------------------------------------------------
+
+
+class OutputBusyError(RuntimeError):
+    """Another run holds the output file's lock."""
+
+
+def lock_output(path: Path):
+    """Open `path` for appending and take an exclusive `flock` on it: one run per output
+    file. The lock dies with the process (kill -9 included), so it never goes stale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = path.open("ab")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OutputBusyError(
+            f"{path}: another graphgen run is writing this file; wait for it to finish, or give "
+            "this run its own -o (split work with --shard i/n, one output per shard)"
+        ) from None
+    return fh
+
+
+def new_run_id() -> str:
+    """When and which process: recorded on every failure row of the run."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
 def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
@@ -112,18 +153,38 @@ def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
 # --- the runner ---------------------------------------------------------------------------
 
 
-def pending_units(units: Iterable[Unit], out_path: Path, shard: Shard, summary: GenerationSummary) -> Iterator[Unit]:
-    """Units owned by `shard` whose rows are not yet in `out_path` (counting the others)."""
+def pending_units(units: Iterable[Unit], out_path: Path, shard: Shard, summary: GenerationSummary,
+                  in_store: set[str] | None = None, recover: list[str] | None = None) -> Iterator[Unit]:
+    """Units owned by `shard` whose rows are not yet in `out_path` (counting the others).
+    Units whose rows only the store holds (`in_store`) are listed in `recover` instead."""
     out_path = Path(out_path)
     done = {row.id for row in read_rows([out_path])} if out_path.exists() else set()
+    in_store = in_store or set()
     for unit in units:
         summary.units += 1
         if not shard.owns(unit.id):
             summary.skipped_other_shards += 1
         elif unit.id in done:
             summary.skipped_done += 1
+        elif unit.id in in_store and recover is not None:
+            recover.append(unit.id)
+            summary.copied_from_store += 1
         else:
             yield unit
+
+
+def reconcile_into_store(store: GraphStore, out_path: Path, in_store: set[str], batch: int = 1000) -> int:
+    """Add the rows of `out_path` that the store lacks (a file written by an older version,
+    whose store lagged behind, or on another machine); returns how many."""
+    if not out_path.exists() or not out_path.stat().st_size:
+        return 0
+    added = 0
+    missing = (row for row in read_rows([out_path]) if row.id not in in_store)
+    for chunk in chunked(missing, batch):
+        store.add_generated(chunk)
+        in_store.update(row.id for row in chunk)
+        added += len(chunk)
+    return added
 
 
 TYPICAL_COMPLETION_TOKENS = 400  # a question, a worked solution and an answer
@@ -164,41 +225,23 @@ def run_units(
 
     out_path = Path(out_path)
     failed_path = out_path.with_name(out_path.name.removesuffix(".jsonl") + ".failed.jsonl")
-    summary = GenerationSummary(failures_path=str(failed_path))
-    store_buffer: list[GeneratedQuestion] = []
+    summary = GenerationSummary(failures_path=str(failed_path), run_id=new_run_id())
+    with GeneratedRowWriter(out_path, store, failed_path, summary.run_id) as writer:
+        summary.copied_to_store = writer.copied_to_store
 
-    def todo() -> Iterator[LLMJob]:
-        for unit in pending_units(units, out_path, shard, summary):
-            yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA, payload=unit)
-
-    def flush_store() -> None:
-        if store is not None and store_buffer:
-            store.add_generated(store_buffer)
-        store_buffer.clear()
-
-    with open_for_append(out_path) as out, failed_path.open("w", encoding="utf-8") as failed:
+        def todo() -> Iterator[LLMJob]:
+            for unit in pending_units(units, out_path, shard, summary, writer.in_store, writer.recover):
+                yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA, payload=unit)
 
         def sink(job: LLMJob, result: LLMResult) -> None:
             row = job.payload.row(result)
-            if row.status == "ok":
-                if row.strategy:
-                    summary.per_strategy[row.strategy] = summary.per_strategy.get(row.strategy, 0) + 1
-                out.write(row.model_dump_json() + "\n")
-                out.flush()
-                store_buffer.append(row)
-                if len(store_buffer) >= 256:
-                    flush_store()
-            else:
-                failed.write(row.model_dump_json() + "\n")
-                failed.flush()
+            if row.status == "ok" and row.strategy:
+                summary.per_strategy[row.strategy] = summary.per_strategy.get(row.strategy, 0) + 1
+            writer.add(row)
 
-        try:
-            summary.totals = run_llm_jobs(client, todo(), sink, total=total, label=label, quiet=quiet,
-                                          engine=engine, state_dir=engine_state_dir(out_path))
-        finally:
-            flush_store()
+        summary.totals = run_llm_jobs(client, todo(), sink, total=total, label=label, quiet=quiet,
+                                      engine=engine, state_dir=engine_state_dir(out_path))
     if not summary.totals.failed:
-        failed_path.unlink(missing_ok=True)
         summary.failures_path = None
     return summary
 
@@ -206,6 +249,74 @@ def run_units(
 def engine_state_dir(out_path: Path) -> Path:
     """Where the Ray / batch engines keep this output's run state (block logs, batch ids)."""
     return out_path.with_name(out_path.name.removesuffix(".jsonl") + ".runs")
+
+
+class GeneratedRowWriter:
+    """Where a run's generated rows go: the store (the system of record) first, then the
+    output file, in small batches; failed rows appended to `failed_path` with the run id.
+
+    Entering takes the output file's lock (`OutputBusyError` if another run holds it) and
+    reconciles: rows of the file the store lacks are added to it (`copied_to_store`);
+    `in_store` holds the ids of the store's finished rows, and units found there are listed
+    in `recover`, whose rows are copied from the store into the file on exit."""
+
+    def __init__(self, out_path: Path, store: GraphStore | None, failed_path: Path | None = None,
+                 run_id: str = "", *, batch: int = 256, seconds: float = 0.5):
+        self.out_path, self.store, self.failed_path, self.run_id = Path(out_path), store, failed_path, run_id
+        self.batch_size, self.seconds = batch, seconds
+        self.in_store: set[str] = set()
+        self.recover: list[str] = []
+        self.copied_to_store = 0
+        self._batch: list[GeneratedQuestion] = []
+        self._last = time.monotonic()
+        self._failed = None
+
+    def __enter__(self) -> GeneratedRowWriter:
+        self._lock = lock_output(self.out_path)  # before anything reads or repairs the file
+        try:
+            if self.store is not None:
+                self.in_store = self.store.generated_ids()
+                self.copied_to_store = reconcile_into_store(self.store, self.out_path, self.in_store)
+            self._out = open_for_append(self.out_path)
+        except BaseException:
+            self._lock.close()
+            raise
+        return self
+
+    def add(self, row: GeneratedQuestion) -> None:
+        if row.status != "ok":
+            if self.failed_path is not None:
+                if self._failed is None:  # only a run with failures touches the failures file
+                    self._failed = self.failed_path.open("a", encoding="utf-8")
+                self._failed.write(json.dumps({**row.model_dump(mode="json"), "run_id": self.run_id},
+                                              ensure_ascii=False) + "\n")
+                self._failed.flush()
+            return
+        self._batch.append(row)
+        if self.store is None or len(self._batch) >= self.batch_size or time.monotonic() - self._last > self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            if self.store is not None:
+                self.store.add_generated(self._batch)  # the system of record first, then the file
+            self._out.write("".join(row.model_dump_json() + "\n" for row in self._batch))
+            self._out.flush()
+            self._batch.clear()
+        self._last = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.flush()
+            if self.recover and self.store is not None:
+                wanted = set(self.recover)
+                self._out.write("".join(row.model_dump_json() + "\n" for row in self.store.generated()
+                                        if row.id in wanted))
+        finally:
+            self._out.close()
+            if self._failed is not None:
+                self._failed.close()
+            self._lock.close()
 
 
 def _row_from(result: LLMResult, **lineage) -> GeneratedQuestion:
@@ -319,13 +430,19 @@ class GenerateReport(StageReport):
     stage: str = "generate"
     skipped_done: int = 0
     skipped_other_shards: int = 0
+    copied_from_store: int = Field(0, description="rows the store already held, written to the output unpaid")
+    copied_to_store: int = Field(0, description="rows of the output file the store lacked, added to it")
     per_strategy: dict[str, int] = Field(default_factory=dict)
     failures_path: str | None = None
+    run_id: str = Field("", description="recorded on every failure row this run appended")
 
     def lines(self) -> list[str]:
         t = self.llm
         out = [f"{t.ok} rows written, {t.failed} failed, {t.cached} from cache; "
                f"{self.skipped_done} already done, {self.skipped_other_shards} in other shards"]
+        if self.copied_from_store or self.copied_to_store:
+            out.append(f"reconciled with the store: {self.copied_from_store} rows the store already held written "
+                       f"to the output unpaid, {self.copied_to_store} rows of the output added to the store")
         if self.per_strategy:
             out.append("per strategy: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_strategy.items())))
         cost = t.cost_text() if t.cost_known else "cost unknown (no price for model)"
@@ -370,7 +487,9 @@ def run(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> Genera
     report = GenerateReport(
         stage=f"generate {inputs.kind}", elapsed_s=time.monotonic() - started, llm=t,
         skipped_done=summary.skipped_done, skipped_other_shards=summary.skipped_other_shards,
-        per_strategy=summary.per_strategy, failures_path=summary.failures_path)
+        copied_from_store=summary.copied_from_store, copied_to_store=summary.copied_to_store,
+        per_strategy=summary.per_strategy, failures_path=summary.failures_path, run_id=summary.run_id)
     if summary.failures_path:
-        report.warnings.append(f"failures with reasons and raw replies: {summary.failures_path}; run again to retry them")
+        report.warnings.append(f"failures with reasons and raw replies appended to {summary.failures_path} "
+                               f"(run {summary.run_id}); run again to retry them")
     return report

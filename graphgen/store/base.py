@@ -111,6 +111,10 @@ class GraphStore(ABC):
     def verdicts(self) -> Iterator[SolveVerdict]:
         """All solve verdicts ordered by question id."""
 
+    def generated_ids(self) -> set[str]:
+        """Ids of the stored rows whose generation succeeded (a resumed generate skips them)."""
+        return {row.id for row in self.generated() if row.status == "ok"}
+
     # --- misc ----------------------------------------------------------------------------
     @abstractmethod
     def stats(self) -> GraphStats: ...

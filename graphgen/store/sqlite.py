@@ -245,6 +245,9 @@ class SQLiteStore(GraphStore):
                 )
         return n
 
+    def generated_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM generated WHERE status = 'ok'")}
+
     def generated(self) -> Iterator[GeneratedQuestion]:
         for (record,) in self.db.execute("SELECT record FROM generated ORDER BY id"):
             yield GeneratedQuestion.model_validate_json(record)
