@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from typing import Any
 
@@ -16,6 +17,7 @@ from graphgen.config import Settings, load_settings
 from graphgen.errors import one_line
 from graphgen.scrub import ScrubFilter
 from graphgen.store import GraphStore, StoreError, open_store
+from graphgen.store.base import storage_hint
 
 
 def store_options(f):
@@ -96,7 +98,13 @@ def settings_from(ctx: click.Context, sections: dict[str, dict[str, Any]] | None
         raise click.ClickException(one_line(exc)) from None
 
 
-def open_graph_store(settings: Settings) -> GraphStore:
+def open_graph_store(settings: Settings, *, create: bool = False) -> GraphStore:
+    """The workspace's store. Commands that only read it refuse a missing SQLite workspace
+    (a mistyped --db would otherwise create an empty one and report an empty graph)."""
+    if not create and settings.store.kind != "neo4j" and not settings.store.path.exists():
+        raise click.ClickException(
+            f"{settings.store.path}: no such workspace; run `graphgen extract` first, or pass the "
+            "--db of your workspace (env GRAPHGEN_DB)")
     try:
         return open_store(settings.store)
     except StoreError as exc:
@@ -140,6 +148,13 @@ def friendly_errors(f):
         except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError, StageError, EngineError,
                 OutputBusyError) as exc:
             raise click.ClickException(one_line(exc)) from None
+        except (OSError, sqlite3.Error) as exc:
+            hint = storage_hint(exc)
+            if hint is None:
+                raise
+            where = getattr(exc, "filename", None) or "a SQLite file (the workspace --db or the cache --cache)"
+            what = getattr(exc, "strerror", None) or one_line(exc)
+            raise click.ClickException(f"{where}: {what}; {hint}") from None
         except KeyboardInterrupt:
             what = "terminated (SIGTERM)" if _terminated else "interrupted"
             click.echo(f"\n{what}: finished work is saved; run the same command again to resume", err=True)

@@ -53,13 +53,17 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
     field_map = FieldMap(question=question_field, solution=solution_field, answer=answer_field, id=id_field)
     summary = RunSummary()
     rejected: list = []
-    with open_graph_store(settings) as store:
+    with open_graph_store(settings, create=True) as store:
         items = read_seeds([Path(s) for s in seeds], field_map, skip_invalid=skip_invalid, source=source,
                            prefix_ids=prefix_ids)
         seed_ids = ingest_seeds(store, items, summary, rejected, limit=limit)
         if rejected:
             write_rejects(rejected, Path(rejects))
             click.echo(f"{len(rejected)} rejected rows written to {rejects}", err=True)
+        if not seed_ids and summary.rejected:
+            raise click.ClickException(
+                f"all {summary.rejected} rows were rejected (reasons in {rejects}): nothing to extract; "
+                "check the files and the field mapping (--question-field, --id-field, ...)")
         if summary.changed:
             click.echo(f"{summary.changed} stored seeds have a new question text: their old extractions "
                        "were dropped and they are extracted again", err=True)

@@ -144,7 +144,7 @@ def variants(ctx, paths, questions, output, rejects, modes, per_question, tries,
     inputs = VariantsInputs(paths=[Path(p) for p in paths], questions=[Path(q) for q in questions],
                             output=Path(output), rejects=Path(rejects) if rejects else None, limit=limit, quiet=quiet)
     try:
-        with open_graph_store(settings) as store:
+        with open_graph_store(settings, create=True) as store:
             report = run(settings, store, inputs)
     except ValueError as exc:
         raise click.ClickException(one_line(exc)) from None

@@ -94,6 +94,11 @@ def _both_stores(ctx, opts):
     return SQLiteStore(settings.store.path), neo4j
 
 
+def _existing_sqlite(settings):
+    """The embedded workspace to push from: it must exist (never create an empty one)."""
+    open_graph_store(settings.model_copy(update={"store": settings.store.model_copy(update={"kind": "sqlite"})})).close()
+
+
 def _copy(src, dst, what: str) -> None:
     from graphgen.store.copy import copy_workspace
 
@@ -114,6 +119,7 @@ def push(ctx, **opts):
     Example:
       NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=secret graphgen graph push --db graphgen.db
     """
+    _existing_sqlite(settings_from(ctx, **opts))
     sqlite, neo4j = _both_stores(ctx, opts)
     _copy(sqlite, neo4j, "pushed to Neo4j")
 

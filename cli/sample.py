@@ -106,6 +106,6 @@ def fusion_pairs(ctx, seeds, output, top_k, same_source, min_similarity, max_sim
     }
     settings = settings_from(ctx, sections=sections, **opts)
     inputs = stage.PairsInputs(output=Path(output), seed_files=[Path(s) for s in seeds], prefix_ids=prefix_ids)
-    with open_graph_store(settings) as store:
+    with open_graph_store(settings, create=bool(seeds)) as store:
         report = stage.run(settings, store, inputs)
     echo_report(report)

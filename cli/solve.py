@@ -70,7 +70,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
         raise click.BadParameter(str(exc).splitlines()[0]) from None
     try:
         if from_store or not dry_run:
-            with open_graph_store(settings) as store:
+            with open_graph_store(settings, create=True) as store:
                 report = run(settings, store, run_inputs)
         else:
             report = run(settings, None, run_inputs)

@@ -352,7 +352,14 @@ class QuestionGenerator:
 
     def unit(self, sample: ConceptSample, seeds: dict[str, SeedQuestion]) -> Unit:
         name = lambda cid: self.names.get(cid, cid.split(":", 1)[-1])  # noqa: E731
-        exemplars = [seeds[s] for s in sample.exemplar_seed_ids if s in seeds]
+        unknown = [c for c in (*sample.topics, *sample.knowledge_points) if c not in self.names]
+        unknown += [s for s in sample.exemplar_seed_ids if s not in seeds]
+        if unknown:
+            raise ValueError(
+                f"sample {sample.id} names {unknown[0]!r}, which this workspace does not have: the samples "
+                "come from another workspace; pass that workspace's --db, or sample again here with "
+                "`graphgen sample concepts`")
+        exemplars = [seeds[s] for s in sample.exemplar_seed_ids]
         block = ""
         if exemplars:
             block = "\nExamples of seed questions on related concepts (for style and level only):\n" + "\n".join(

@@ -10,6 +10,7 @@ builds it, `replace_graph` stores it), so ingesting the same seeds twice changes
 
 from __future__ import annotations
 
+import errno
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,21 @@ from graphgen.records import (
 
 class StoreError(RuntimeError):
     """A store problem the user can act on (bad URI, credentials, missing database)."""
+
+
+def storage_hint(exc: BaseException) -> str | None:
+    """What to do about a failed write (disk full, read-only place), or None if it is neither.
+    Works for OSError and for sqlite3 errors, whose messages carry no errno."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+        return ("the disk is full: free some space (or write elsewhere) and run the same command "
+                "again; finished work is kept")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text \
+            or "unable to open database" in text:
+        return ("cannot write there (read-only file system or no permission): choose a writable "
+                "place (-o, --db, --cache, --rejects, --failures) or fix the permissions")
+    return None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from graphgen.records import (
@@ -25,7 +26,7 @@ from graphgen.records import (
     SolveVerdict,
 )
 from graphgen.sqlitedb import connect, migrate, transaction
-from graphgen.store.base import GraphStats, GraphStore, StoreError
+from graphgen.store.base import GraphStats, GraphStore, StoreError, storage_hint
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -92,11 +93,29 @@ class SQLiteStore(GraphStore):
             self.db = connect(self.path, foreign_keys=True)
             migrate(self.db, MIGRATIONS)
         except sqlite3.DatabaseError as exc:
+            hint = storage_hint(exc)
+            if hint:
+                raise StoreError(f"{self.path}: {exc}; {hint}") from None
             raise StoreError(f"{self.path}: cannot open as a graphgen SQLite store ({exc})") from None
+        except OSError as exc:  # e.g. its directory cannot be created
+            raise StoreError(f"{self.path}: {exc.strerror}; {storage_hint(exc) or 'check the path'}") from None
 
     # --- plumbing ---------------------------------------------------------------------
-    def _tx(self):
-        return transaction(self.db)
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction. A write that fails for want of space or permission (SQLite has
+        already rolled back by itself) is raised as a StoreError naming the file and what
+        to do, never as a later "cannot rollback" that hides the cause."""
+        try:
+            with transaction(self.db) as db:
+                yield db
+        except sqlite3.OperationalError as exc:
+            if self.db.in_transaction:  # e.g. COMMIT itself failed
+                self.db.execute("ROLLBACK")
+            hint = storage_hint(exc)
+            if hint is None:
+                raise
+            raise StoreError(f"{self.path}: {exc}; {hint}") from exc
 
     def close(self) -> None:
         self.db.close()
@@ -274,4 +293,3 @@ class SQLiteStore(GraphStore):
             edges=dict(self.db.execute("SELECT kind, count(*) FROM edges GROUP BY kind ORDER BY kind")),
             generated=one("SELECT count(*) FROM generated"),
         )
-
