@@ -47,16 +47,19 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
     from graphgen.graph import rebuild
     from graphgen.extract import ConceptExtractor, estimate_dry_run, ingest_seeds, pending_seeds, read_annotations, run_extraction
     from graphgen.records import RunSummary
-    from graphgen.seeds import FieldMap, read_seeds, write_rejects
+    from graphgen.seeds import FieldMap, SeedReadStats, read_seeds, write_rejects
 
     settings = settings_from(ctx, **opts)
     field_map = FieldMap(question=question_field, solution=solution_field, answer=answer_field, id=id_field)
     summary = RunSummary()
     rejected: list = []
     with open_graph_store(settings, create=True) as store:
+        read_stats = SeedReadStats()
         items = read_seeds([Path(s) for s in seeds], field_map, skip_invalid=skip_invalid, source=source,
-                           prefix_ids=prefix_ids)
+                           prefix_ids=prefix_ids, stats=read_stats)
         seed_ids = ingest_seeds(store, items, summary, rejected, limit=limit)
+        for line in read_stats.field_map_lines():  # a wrong guess is visible before anything is paid
+            click.echo(f"fields: {line}", err=True)
         if rejected:
             write_rejects(rejected, Path(rejects))
             click.echo(f"{len(rejected)} rejected rows written to {rejects}", err=True)

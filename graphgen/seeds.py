@@ -18,12 +18,16 @@ key present in the row, in this order:
 - question: ``question``, ``problem``, ``Question``, ``input``, ``prompt``, ``instruction``.
   When the question was auto-detected and the row also has a ``body`` / ``Body`` field (ASDiv,
   SVAMP), the body is prepended: ``"<body> <question>"``.
-- solution: ``solution``, ``Solution``. GSM8K rule: when the answer text ends in a
+- choices (multiple choice): ``options``, ``choices``, ``Options``, ``Choices``; appended to the
+  question as ``Choices:`` lines (a list gets ``A) …`` labels unless labelled already).
+- solution: ``solution``, ``Solution``, ``rationale``, ``Rationale``, ``explanation``,
+  ``reasoning``. GSM8K rule: when the answer text ends in a
   ``#### N`` line, that text is a worked solution: if no solution was found it becomes the
   solution (whole text, ``#### N`` line included) and the answer becomes ``N``. MATH rule: a
   row with a solution but no answer field gets the content of the solution's last
   ``\\boxed{...}`` as its answer.
-- answer: ``answer``, ``final_answer``, ``target``, ``Answer``.
+- answer: ``answer``, ``final_answer``, ``target``, ``Answer``, ``correct``, ``correct_answer``,
+  ``gold``, ``gold_answer``.
 - id: ``id``, ``unique_id``, ``ID``, ``idx``.
 
 Non-string answers, solutions and ids (numbers) are turned into strings (``145.0`` -> ``"145"``);
@@ -80,8 +84,11 @@ __all__ = [
 
 QUESTION_FIELDS = ("question", "problem", "Question", "input", "prompt", "instruction")
 BODY_FIELDS = ("body", "Body")
-SOLUTION_FIELDS = ("solution", "Solution")
-ANSWER_FIELDS = ("answer", "final_answer", "target", "Answer")
+SOLUTION_FIELDS = ("solution", "Solution", "rationale", "Rationale", "explanation", "reasoning")
+ANSWER_FIELDS = ("answer", "final_answer", "target", "Answer", "correct", "correct_answer", "gold",
+                 "gold_answer")
+CHOICE_FIELDS = ("options", "choices", "Options", "Choices")
+_CHOICE_LABEL = re.compile(r"^\s*\(?[A-Ea-e]\s*[).:]")
 ID_FIELDS = ("id", "unique_id", "ID", "idx")
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -149,6 +156,13 @@ class SeedReadStats(BaseModel):
     rejected: int = 0
     by_reason: dict[str, int] = Field(default_factory=dict)
     files: list[str] = Field(default_factory=list)
+    field_maps: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="per file: the fields its first row was read from")
+
+    def field_map_lines(self) -> list[str]:
+        """One line per file, e.g. ``aqua.jsonl: question <- 'question', answer <- 'correct', ...``."""
+        return [f"{label}: " + ", ".join(f"{k} <- {v}" for k, v in used.items())
+                for label, used in self.field_maps.items()]
 
     def add(self, item: SeedQuestion | RejectedRow) -> None:
         self.read += 1
@@ -500,12 +514,46 @@ def _optional(row: dict, explicit: str | None, candidates: tuple[str, ...], what
     return _as_text(row[name]) if name is not None else None
 
 
+def _with_choices(question: str, choices: Any) -> str:
+    """A multiple-choice question keeps its choices: they are part of what is asked, so they
+    go into the question text every prompt, store and export carries. A list gets one line
+    per choice (labelled A), B), ... unless already labelled); a string is kept as written."""
+    if isinstance(choices, str):
+        return f"{question.rstrip()}\nChoices: {choices.strip()}" if choices.strip() else question
+    if not isinstance(choices, (list, tuple)) or not choices:
+        return question
+    lines = []
+    for i, choice in enumerate(choices):
+        text = _as_text(choice) or ""
+        lines.append(text if _CHOICE_LABEL.match(text) else f"{chr(ord('A') + i)}) {text}")
+    return question.rstrip() + "\nChoices:\n" + "\n".join(lines)
+
+
+def _fields_used(row: dict, fmap: FieldMap, seed: SeedQuestion, prefix_ids: bool) -> dict[str, str]:
+    """Which field each part of the seed came from (for the user to check the guess)."""
+    def name(explicit: str | None, candidates: tuple[str, ...]) -> str:
+        found = explicit or _first_present(row, candidates)
+        return repr(found) if found else "(none)"
+
+    used = {"question": name(fmap.question, QUESTION_FIELDS), "solution": name(fmap.solution, SOLUTION_FIELDS),
+            "answer": name(fmap.answer, ANSWER_FIELDS)}
+    if _first_present(row, CHOICE_FIELDS):
+        used["choices"] = repr(_first_present(row, CHOICE_FIELDS))
+    id_name = fmap.id or _first_present(row, ID_FIELDS)
+    used["id"] = (repr(id_name) + (" (prefixed with the source)" if prefix_ids else "")) if id_name \
+        else "(content hash)"
+    return used
+
+
 def _to_seed(row: Any, fmap: FieldMap, source: str, prefix_ids: bool = False) -> SeedQuestion:
     if not isinstance(row, dict):
         raise _RowProblem("not_object", f"row is a JSON {type(row).__name__}, not an object")
     question = _extract_question(row, fmap)
     solution = _optional(row, fmap.solution, SOLUTION_FIELDS, "solution")
     answer = _optional(row, fmap.answer, ANSWER_FIELDS, "answer")
+    choices_name = _first_present(row, CHOICE_FIELDS)
+    if choices_name is not None:
+        question = _with_choices(question, row[choices_name])
     if answer is not None:
         m = _GSM8K_ANSWER.search(answer)
         if m and m.group("answer"):
@@ -652,6 +700,8 @@ def read_question_rows(
                     continue
                 if unique_ids:
                     seen[seed.id] = (_location(label, line, row_based), label)
+                if label not in stats.field_maps:
+                    stats.field_maps[label] = _fields_used(row, fmap, seed, prefix_ids)
                 stats.add(seed)
                 yield QuestionRow(seed, row, text)
         except _FileProblem as p:

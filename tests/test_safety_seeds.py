@@ -157,3 +157,21 @@ def test_a_megabyte_question_is_rejected_with_its_reason(tmp_path):
     assert json.loads(out.stdout)["seeds"] == 1
     reason = json.loads((tmp_path / "rejects.jsonl").read_text())["reason"]
     assert reason.startswith("question_too_long") and "2,000,000 characters" in reason
+
+
+def test_multiple_choice_seeds_keep_their_choices_and_the_field_map_is_shown(tmp_path, fake_llm):
+    rows = [
+        {"question": "A car covers 60 km in 1.5 hours. Which of the following is its speed?",
+         "options": ["A)30", "B)40", "C)45", "D)50", "E)60"], "rationale": "60 / 1.5 = 40", "correct": "B"},
+        {"question": "Which of the following is prime?", "options": ["4", "6", "7", "9"],
+         "rationale": "7 has no divisors but 1 and 7", "correct": "C"},
+    ]
+    seeds = _write(tmp_path / "aqua.jsonl", rows)
+    out = graphgen("extract", seeds, "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url))
+    assert ("fields: " + str(seeds) + ": question <- 'question', solution <- 'rationale', answer <- 'correct', "
+            "choices <- 'options', id <- (content hash)") in out.stderr
+    stored = {q: (s, a) for q, s, a in _db(tmp_path / "graphgen.db", "SELECT question, solution, answer FROM seeds")}
+    first = next(q for q in stored if q.startswith("A car"))
+    assert first.endswith("Choices:\nA)30\nB)40\nC)45\nD)50\nE)60") and stored[first] == ("60 / 1.5 = 40", "B")
+    second = next(q for q in stored if q.startswith("Which"))
+    assert second.endswith("Choices:\nA) 4\nB) 6\nC) 7\nD) 9")
