@@ -535,7 +535,11 @@ def _fields_used(row: dict, fmap: FieldMap, seed: SeedQuestion, prefix_ids: bool
         found = explicit or _first_present(row, candidates)
         return repr(found) if found else "(none)"
 
-    used = {"question": name(fmap.question, QUESTION_FIELDS), "solution": name(fmap.solution, SOLUTION_FIELDS),
+    question = name(fmap.question, QUESTION_FIELDS)
+    body = _first_present(row, BODY_FIELDS)
+    if fmap.question is None and body and isinstance(row.get(body), str) and row[body].strip():
+        question = f"{body!r} + {question}"
+    used = {"question": question, "solution": name(fmap.solution, SOLUTION_FIELDS),
             "answer": name(fmap.answer, ANSWER_FIELDS)}
     if _first_present(row, CHOICE_FIELDS):
         used["choices"] = repr(_first_present(row, CHOICE_FIELDS))
