@@ -3,6 +3,7 @@
 batch is in progress)."""
 
 import json
+import shutil
 import re
 import signal
 import time
@@ -34,7 +35,11 @@ def _generate(ws, env, out, *extra, check=True):
 def test_batch_run_gives_the_online_rows_at_half_the_price(ws, fake_llm):
     graphgen("sample", "concepts", "-n", "45", "-o", "samples.jsonl", "--seed", "2", cwd=ws)
     env = cli_env(fake_llm.url)
-    online = _generate(ws, env, "online.jsonl", "--quiet", "--cache", "off")
+    # the online reference in a copy of the workspace: the store is the system of record, and a
+    # store that already holds the rows would hand them to the batch run unpaid
+    shutil.copy(ws / "graphgen.db", ws / "online.db")
+    shutil.copy(ws / "graphgen.db", ws / "fresh.db")
+    online = _generate(ws, env, "online.jsonl", "--quiet", "--cache", "off", "--db", "online.db")
     fake_llm.reset()
     fake_llm.configure(batch_delay_ms=300)
     _config(ws, batch_max_requests=20)
@@ -47,8 +52,9 @@ def test_batch_run_gives_the_online_rows_at_half_the_price(ws, fake_llm):
     assert sorted(map(key, _rows(ws / "batch.jsonl"))) == sorted(map(key, _rows(ws / "online.jsonl")))
     cost = lambda text: float(text.split("$")[1].split()[0])  # noqa: E731
     assert cost(out.stdout) == pytest.approx(cost(online.stdout) / 2, abs=1e-4)  # printed to 4 places
-    # the replies went into the cache: a rerun elsewhere sends nothing
-    again = _generate(ws, env, "again.jsonl", "--batch", "--quiet")
+    # the replies went into the cache: a rerun in a fresh workspace copy sends nothing
+    shutil.copy(ws / "fresh.db", ws / "again.db")
+    again = _generate(ws, env, "again.jsonl", "--batch", "--quiet", "--db", "again.db")
     assert "45 rows written, 0 failed, 45 from cache" in again.stdout
     assert fake_llm.stats()["batches_created"] == 3
 

@@ -3,6 +3,7 @@ rows as the single-process run, a worker killed mid-run, and the faults a user m
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import textwrap
@@ -33,8 +34,12 @@ def _repeated(stats) -> int:
 def test_generation_on_ray_gives_the_rows_of_the_single_process_run(ws, fake_llm, ray_cluster):  # noqa: F811
     graphgen("sample", "concepts", "-n", "120", "-o", "samples.jsonl", "--seed", "5", cwd=ws)
     env = ray_cluster.env(cli_env(fake_llm.url))
+    # the single-process reference in a copy of the workspace: the store is the system of record,
+    # and a store that already holds the rows would hand them to the Ray run unpaid
+    shutil.copy(ws / "graphgen.db", ws / "local.db")
+    shutil.copy(ws / "graphgen.db", ws / "fresh.db")
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "local.jsonl", "--quiet", "--cache", "off",
-             cwd=ws, env=env)
+             "--db", "local.db", cwd=ws, env=env)
     fake_llm.reset()
     (ws / "graphgen.toml").write_text("[engine]\nblock_size = 25\n")  # several blocks on both nodes
     out = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "ray.jsonl",
@@ -48,9 +53,9 @@ def test_generation_on_ray_gives_the_rows_of_the_single_process_run(ws, fake_llm
     assert fake_llm.stats()["ok"] == 120 and _repeated(fake_llm.stats()) == 0
     assert not list((ws / "ray.runs" / "ray").glob("*.jsonl"))  # every block log merged and removed
 
-    # merged into the store and the driver's cache: a rerun finds everything done
+    # merged into the driver's cache: a rerun in a fresh workspace copy sends nothing
     again = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "ray2.jsonl",
-                     "--ray", ray_cluster.address, "--quiet", cwd=ws, env=env)
+                     "--ray", ray_cluster.address, "--quiet", "--db", "fresh.db", cwd=ws, env=env)
     assert "120 rows written, 0 failed, 120 from cache" in again.stdout
     assert fake_llm.stats()["ok"] == 120
     db = sqlite3.connect(ws / "graphgen.db")
@@ -76,8 +81,12 @@ def test_extract_on_ray_gives_the_extractions_of_the_single_process_run(tmp_path
 def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(ws, fake_llm, ray_cluster):  # noqa: F811
     graphgen("sample", "concepts", "-n", "240", "-o", "samples.jsonl", "--seed", "9", cwd=ws)
     env = ray_cluster.env(cli_env(fake_llm.url))
+    # the single-process reference in a copy of the workspace: the store is the system of record,
+    # and a store that already holds the rows would hand them to the Ray run unpaid
+    shutil.copy(ws / "graphgen.db", ws / "local.db")
+    shutil.copy(ws / "graphgen.db", ws / "fresh.db")
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "local.jsonl", "--quiet", "--cache", "off",
-             cwd=ws, env=env)
+             "--db", "local.db", cwd=ws, env=env)
     local = {r["id"] for r in _rows(ws / "local.jsonl")}
     fake_llm.reset()
     fake_llm.set_latency(60)
