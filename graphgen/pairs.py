@@ -13,7 +13,10 @@ co-occurrence edges but which share few concepts, so a fusion bridges related id
 
 Both return pairs deduplicated as unordered pairs, `seed_a` < `seed_b` by id, with
 deterministic ids (hash of the sorted seed ids) in a deterministic order: strongest
-first, ties by ids.
+first (similarity rounded to 6 decimals), ties by ids. In exact search the float32 block
+products only shortlist; every similarity that decides a pick, a filter or the order is
+`pair_similarity` (float64, summed in dimension order), so neither the pairs nor their
+order depend on the block size (`memory_mb`), the BLAS kernel or the numpy version.
 """
 
 from __future__ import annotations
@@ -99,16 +102,72 @@ def _block_rows(n_cols: int, memory_mb: int, factor: int = 2) -> int:
     return max(1, min(8192, (memory_mb << 20) // max(1, n_cols * 4 * factor)))
 
 
-def _topk_rows(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k columns per row of S, sorted by value descending (ties: lower column first)."""
-    if k == 1:
-        j = np.argmax(S, axis=1)[:, None]
-    else:
-        kk = min(k, S.shape[1])
-        j = np.argpartition(S, S.shape[1] - kk, axis=1)[:, -kk:]
-        vals = np.take_along_axis(S, j, axis=1)
-        j = np.take_along_axis(j, _rowwise_order(vals, j), axis=1)
-    return j, np.take_along_axis(S, j, axis=1)
+def _f32_error(d: int) -> float:
+    """Bound (doubled, for safety) on |float32 matmul - exact| of two unit vectors in d dims:
+    the error of a d-term float32 dot product is at most ~d * 2**-24 * sum|x_i y_i| <= d * 2**-24."""
+    return (d + 4) * 2.0**-23
+
+
+def pair_similarity(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Inner products X[a[i]] . X[b[i]] as float64, bit-identical whatever block, batch or
+    order the pair comes in (a BLAS matmul's rounding depends on the block's shape, so two
+    block sizes could rank near-ties differently): float32 products are exact in float64
+    and are summed in dimension order by elementwise adds, the same for X[a].X[b] and X[b].X[a]."""
+    out = np.zeros(len(a), dtype=np.float64)
+    d = X.shape[1]
+    chunk = max(1, (16 << 20) // (8 * max(d, 1)))
+    for start in range(0, len(a), chunk):
+        P = np.ascontiguousarray((X[a[start : start + chunk]].astype(np.float64) * X[b[start : start + chunk]]).T)
+        acc = out[start : start + chunk]
+        for row in P:
+            acc += row
+    return out
+
+
+def _drop_above(X: np.ndarray, q: np.ndarray, S: np.ndarray, limit: float, delta: float) -> int:
+    """Set S[i, j] = -inf where X[q[i]] . X[j] > limit; return how many. Entries within
+    `delta` of the limit, where float32 cannot tell, are decided by `pair_similarity`."""
+    sure = S > limit + delta
+    r, c = np.nonzero((S > limit - delta) & ~sure)
+    over = pair_similarity(X, q[r], c) > limit
+    S[sure] = -np.inf
+    S[r[over], c[over]] = -np.inf
+    return int(np.count_nonzero(sure)) + int(np.count_nonzero(over))
+
+
+_RESCORE_CHUNK = 1 << 20  # candidate pairs rescored at once (bounds memory under mass ties)
+
+
+def _topk_rows(X: np.ndarray, q: np.ndarray, S: np.ndarray, k: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k columns j of each row i of S by `pair_similarity(X[q[i]], X[j])`, descending
+    (ties: lower column first); slots without a finite candidate are -1 / -inf.
+
+    S (a float32 block of X[q] @ X.T, -inf where excluded) only shortlists: every column
+    within 2*delta of the row's k-th largest S may belong to the exact top k, and all of
+    them are rescored, so the result is the same whatever block S was computed in."""
+    B, m = S.shape
+    kth = S.max(axis=1) if k == 1 else np.partition(S, m - k, axis=1)[:, m - k]
+    # rows with fewer than k finite entries: every finite entry (never the -inf ones)
+    floor = np.maximum(kth.astype(np.float64) - 2 * delta, float(np.finfo(np.float32).min))
+    mask = S >= floor[:, None].astype(np.float32)
+    out_j = np.full((B, k), -1, dtype=np.int64)
+    out_s = np.full((B, k), -np.inf, dtype=np.float64)
+    ends = np.cumsum(np.count_nonzero(mask, axis=1))
+    a = 0
+    while a < B:
+        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + _RESCORE_CHUNK, side="right")))
+        r, c = np.nonzero(mask[a:b])
+        r += a
+        sim = pair_similarity(X, q[r], c)
+        order = np.lexsort((c, -sim, r))
+        r, c, sim = r[order], c[order], sim[order]
+        first = np.searchsorted(r, r, side="left")  # r is sorted: each row's first entry
+        rank = np.arange(len(r)) - first
+        top = rank < k
+        out_j[r[top], rank[top]] = c[top]
+        out_s[r[top], rank[top]] = sim[top]
+        a = b
+    return out_j, out_s
 
 
 def _rowwise_order(vals: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -133,33 +192,35 @@ def _exact_search(
     k: int,
     options: PairOptions,
     stats: PairStats | None,
+    block_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact filtered top-k of rows `queries` of X against all rows of X (blockwise).
+    """Exact filtered top-k of rows `queries` of X against all rows of X (blockwise; rows
+    per block from `options.memory_mb` unless `block_rows` is given).
 
-    Returns (neighbour indices into X, similarities), shape (len(queries), k); empty slots
-    have index -1 and similarity -inf.
+    Returns (neighbour indices into X, `pair_similarity` values), shape (len(queries), k);
+    empty slots have index -1 and similarity -inf. The result does not depend on the block
+    size: float32 blocks only shortlist, `pair_similarity` decides order and filters.
     """
     m = X.shape[0]
     k_eff = min(k, m - 1)
     out_j = np.full((len(queries), k), -1, dtype=np.int64)
-    out_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    out_s = np.full((len(queries), k), -np.inf, dtype=np.float64)
     if k_eff <= 0:
         return out_j, out_s
-    step = _block_rows(m, options.memory_mb)
+    step = block_rows or _block_rows(m, options.memory_mb)
+    delta = _f32_error(X.shape[1])
     XT = X.T
     for start in range(0, len(queries), step):
         q = queries[start : start + step]
         S = X[q] @ XT
         S[np.arange(len(q)), q] = -np.inf
         if options.max_similarity < 1.0:
-            above = S > options.max_similarity
+            above = _drop_above(X, q, S, options.max_similarity, delta)
             if stats is not None:
-                stats.excluded_above_max += int(np.count_nonzero(above))
-            S[above] = -np.inf
-        j, s = _topk_rows(S, k_eff)
+                stats.excluded_above_max += above
+        j, s = _topk_rows(X, q, S, k_eff, delta)
         out_j[start : start + len(q), :k_eff] = j
         out_s[start : start + len(q), :k_eff] = s
-    out_j[~np.isfinite(out_s)] = -1
     return out_j, out_s
 
 
@@ -378,7 +439,7 @@ def find_fusion_pairs(
         [s.id for s in seeds],
         cat(qa_all, np.int64),
         cat(nb_all, np.int64),
-        cat(sim_all, np.float32),
+        cat(sim_all, np.float64),
         cat(meth_all, np.int64),
         method_names,
         options,

@@ -11,9 +11,12 @@ import pytest
 from graphgen.pairs import (
     GraphPairOptions,
     PairOptions,
+    PairStats,
+    _exact_search,
     find_fusion_pairs,
     find_graph_pairs,
     pair_id,
+    pair_similarity,
 )
 from graphgen.records import ConceptEdge, EdgeKind, SeedQuestion
 
@@ -148,6 +151,76 @@ def test_blockwise_matches_single_block():
     small, _ = find_fusion_pairs(seeds, vecs, PairOptions(top_k=3, memory_mb=16))  # ~700 rows a block
     big, _ = find_fusion_pairs(seeds, vecs, PairOptions(top_k=3, memory_mb=1024))
     assert [p.id for p in small] == [p.id for p in big]
+    assert [p.similarity for p in small] == [p.similarity for p in big]
+
+
+def test_exact_search_is_bit_identical_for_every_block_size():
+    # issue 8 item 22: a 1-row block (BLAS gemv) rounds differently from a big block (gemm);
+    # near-ties then came out in another order, with another 6th decimal
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 32)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rows = np.arange(len(X))
+    ref_j, ref_s = _exact_search(X, rows, 3, PairOptions(), None)
+    for block in (1, 2, 7, 700, 3000):
+        j, s = _exact_search(X, rows, 3, PairOptions(), None, block_rows=block)
+        assert np.array_equal(j, ref_j) and np.array_equal(s, ref_s), block
+
+
+def tied_set():
+    """Unit vectors with exact ties: every 2-hot vector (e_a + e_b)/sqrt(2) over 12 axes is at
+    the same cosine 1/2 from the 20 others sharing an axis; each also has an exact duplicate
+    vector (cosine 1: above max_similarity); random vectors on 12 other axes fill the blocks."""
+    rng = np.random.default_rng(5)
+    hot = []
+    for a in range(12):
+        for b in range(a + 1, 12):
+            v = np.zeros(12)
+            v[[a, b]] = 1.0
+            hot.append(v)
+    hot = np.pad(np.array(hot), ((0, 0), (0, 12)))
+    x = np.concatenate([hot, hot, np.pad(rng.normal(size=(400, 12)), ((0, 0), (12, 0)))])
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    order = rng.permutation(len(x))  # ties spread over the blocks
+    return x[order]
+
+
+def brute_force_topk(X, k, max_similarity):
+    n = len(X)
+    a, b = np.divmod(np.arange(n * n), n)
+    sim = pair_similarity(X, a, b).reshape(n, n)
+    out = []
+    for i in range(n):
+        cand = [(-sim[i, j], j) for j in range(n) if j != i and sim[i, j] <= max_similarity]
+        out.append([j for _s, j in sorted(cand)[:k]])
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_ties_pick_the_same_neighbours_in_the_same_order_for_every_block_size(k):
+    X = tied_set()
+    n = len(X)
+    options = PairOptions(max_similarity=0.98)
+    want = brute_force_topk(X, k, options.max_similarity)
+    results = []
+    for block in (1, 3, 16, 100, n):
+        stats = PairStats()
+        j, s = _exact_search(X, np.arange(n), k, options, stats, block_rows=block)
+        assert j.tolist() == want, block  # ties: the lower index first, whatever the block
+        results.append((j.tolist(), s.tolist(), stats.excluded_above_max))
+    assert all(r == results[0] for r in results)
+    assert results[0][2] == 2 * 66  # each 2-hot vector and its duplicate, both directions
+
+    ids = [f"t{(i * 37) % n:04d}" for i in range(n)]  # id order differs from index order
+    seeds = [SeedQuestion(id=ids[i], question=f"question {i}") for i in range(n)]
+    pairs, _ = find_fusion_pairs(seeds, X, PairOptions(top_k=k, memory_mb=16))
+    again, _ = find_fusion_pairs(seeds, X, PairOptions(top_k=k, memory_mb=1024))
+    assert [(p.id, p.similarity) for p in pairs] == [(p.id, p.similarity) for p in again]
+    # the total order: similarity descending, then seed ids; there are real ties
+    keys = [(-p.similarity, p.seed_a, p.seed_b) for p in pairs]
+    assert keys == sorted(keys)
+    sims = [p.similarity for p in pairs]
+    assert sims.count(0.5) >= 40
 
 
 def clustered(n_clusters=60, per=30, dim=48, noise=0.35, seed=0):
