@@ -102,10 +102,11 @@ def _block_rows(n_cols: int, memory_mb: int, factor: int = 2) -> int:
     return max(1, min(8192, (memory_mb << 20) // max(1, n_cols * 4 * factor)))
 
 
-def _f32_error(d: int) -> float:
-    """Bound (doubled, for safety) on |float32 matmul - exact| of two unit vectors in d dims:
-    the error of a d-term float32 dot product is at most ~d * 2**-24 * sum|x_i y_i| <= d * 2**-24."""
-    return (d + 4) * 2.0**-23
+def _f32_error(X: np.ndarray) -> float:
+    """Bound (doubled, for safety) on |float32 matmul - exact| for two rows of X: a d-term
+    float32 dot product errs by at most ~d * 2**-24 * sum|x_i y_i| <= d * 2**-24 * |x| |y|."""
+    sq = float(np.einsum("ij,ij->i", X, X, dtype=np.float64).max()) if X.size else 1.0
+    return (X.shape[1] + 4) * 2.0**-23 * max(sq, 1.0)
 
 
 def pair_similarity(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -208,7 +209,7 @@ def _exact_search(
     if k_eff <= 0:
         return out_j, out_s
     step = block_rows or _block_rows(m, options.memory_mb)
-    delta = _f32_error(X.shape[1])
+    delta = _f32_error(X)
     XT = X.T
     for start in range(0, len(queries), step):
         q = queries[start : start + step]
