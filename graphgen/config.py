@@ -92,6 +92,20 @@ class EmbeddingSettings(BaseModel):
     device: str = Field("cpu", description="torch device for sentence-transformers: cpu, cuda, cuda:1, mps")
 
 
+class ExtractSettings(BaseModel):
+    """`graphgen extract`: [extract] in graphgen.toml. Field names left unset are detected
+    per file (rules in `graphgen.seeds`)."""
+
+    question_field: str | None = Field(None, description="field holding the question")
+    solution_field: str | None = Field(None, description="field holding the worked solution")
+    answer_field: str | None = Field(None, description="field holding the final answer")
+    id_field: str | None = Field(None, description="field holding a stable id (else a content hash)")
+    source: str | None = Field(None, description="dataset name recorded on each seed [default: file stem]")
+    prefix_ids: bool = Field(False, description="native ids become <source>-<id> (files that all number rows 0, 1, 2 ...)")
+    skip_invalid: bool = Field(False, description="go on past bad rows, writing them with reasons to the rejects file")
+    include_solution: bool = Field(False, description="show the seed's solution to the LLM too")
+
+
 class VariantsSettings(BaseModel):
     """`graphgen generate variants` (MMOS problem generator): [variants] in graphgen.toml."""
 
@@ -317,6 +331,7 @@ class Settings(BaseModel):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
     variants: VariantsSettings = Field(default_factory=VariantsSettings)
     solve: SolveSettings = Field(default_factory=SolveSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)

@@ -1,5 +1,7 @@
 """Stage 1: concept extraction (MathScale): 1-2 topics and 1-5 knowledge points per seed.
 
+Entry point: `run(settings, store, ExtractInputs) -> ExtractReport` (options: `[extract]`).
+
 Resumable by construction: a run is one keyed unit per seed; extractions are flushed to the
 store in small transactions as they arrive, seeds that already have one are skipped, and
 the LLM response cache means a unit interrupted mid-flight is not paid for twice.
@@ -12,18 +14,20 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from typing import TYPE_CHECKING
 
-from graphgen.config import EngineSettings
-from graphgen.graph import rebuild
+from pydantic import BaseModel, Field
+
+from graphgen.config import EngineSettings, Settings
 from graphgen.errors import one_line
+from graphgen.graph import rebuild
+from graphgen.progress import say
 from graphgen.prompts import load_prompt
-from graphgen.records import Extraction, ExtractionOutput, RejectedRow, RunSummary, SeedQuestion
+from graphgen.records import Extraction, ExtractionOutput, RejectedRow, SeedQuestion
 from graphgen.scrub import scrub
-from graphgen.seeds import SeedInputError
-from graphgen.store.base import GraphStore
+from graphgen.seeds import FieldMap, SeedInputError, SeedReadStats, read_seeds, write_rejects
+from graphgen.stage import StageError, StageReport, new_run_id
+from graphgen.store.base import GraphStats, GraphStore
 
 if TYPE_CHECKING:  # the LLM stack is only imported by runs that call an LLM
     from graphgen.llm import LLMClient, LLMResult
@@ -93,10 +97,110 @@ class _Flusher:
         self.last = time.monotonic()
 
 
-def ingest_seeds(
-    store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], summary: RunSummary,
-    rejects: list[RejectedRow], limit: int | None = None,
-) -> list[str]:
+class ExtractInputs(BaseModel):
+    """One `graphgen extract` invocation: what it reads and writes."""
+
+    seed_files: list[Path] = Field(description="seed files (JSONL, JSON, CSV, Parquet, HF directories)")
+    annotations: Path | None = Field(None, description="hand-written extractions (JSONL) instead of an LLM")
+    rejects: Path = Field(Path("rejects.jsonl"), description="where rejected rows go (with skip_invalid)")
+    failures: Path = Field(Path("extract-failures.jsonl"), description="replies that never validated (appended)")
+    limit: int | None = Field(None, ge=0, description="only the first N seeds")
+    dry_run: bool = Field(False, description="render prompts and estimate tokens and cost; call no LLM")
+    quiet: bool = Field(False, description="no progress bar")
+
+
+class ExtractReport(StageReport):
+    stage: str = "extract"
+    read: int = 0
+    rejected: int = 0
+    changed: int = Field(0, description="stored seeds whose question text changed (re-extracted)")
+    skipped_done: int = Field(0, description="seeds extracted by an earlier run")
+    extracted: int = Field(0, description="extractions stored by this run")
+    field_maps: dict[str, dict[str, str]] = Field(default_factory=dict, description="per file: the fields read")
+    graph: GraphStats | None = Field(None, description="the stored graph after the run")
+    estimate: dict | None = Field(None, description="dry run: seeds, tokens and cost it would take")
+    llm_seconds: float = Field(0.0, description="wall time of the LLM phase")
+    run_id: str = ""
+
+    def lines(self) -> list[str]:
+        t = self.llm
+        out = [f"read {self.read}, rejected {self.rejected}, already done {self.skipped_done}, "
+               f"extracted {self.extracted} ({t.cached} from cache), failed {t.failed}"]
+        if t.tokens:
+            cost = t.cost_text() if t.cost_known else "unknown (no price for model)"
+            out.append(f"tokens: {t.prompt_tokens} prompt + {t.completion_tokens} completion; cost {cost}")
+        if self.graph is not None:
+            g = self.graph
+            concepts = ", ".join(f"{v} {k}" for k, v in g.concepts.items()) or "none"
+            edges = ", ".join(f"{v} {k}" for k, v in g.edges.items()) or "none"
+            out.append(f"graph: {g.extracted_seeds}/{g.seeds} seeds extracted; concepts: {concepts}; edges: {edges}")
+        return out + self.notes
+
+
+def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> ExtractReport:
+    """Store the seeds, extract concepts for those not yet extracted (or take them from
+    annotations), and rebuild the concept graph."""
+    opts = settings.extract
+    report = ExtractReport()
+    started = time.monotonic()
+    field_map = FieldMap(question=opts.question_field, solution=opts.solution_field, answer=opts.answer_field,
+                         id=opts.id_field)
+    read_stats = SeedReadStats()
+    items = read_seeds(inputs.seed_files, field_map, skip_invalid=opts.skip_invalid, source=opts.source,
+                       prefix_ids=opts.prefix_ids, stats=read_stats)
+    rejected: list[RejectedRow] = []
+    seed_ids = _ingest(store, items, report, rejected, inputs.limit)
+    report.field_maps = read_stats.field_maps
+    for line in read_stats.field_map_lines():  # a wrong guess is visible before anything is paid
+        say(f"fields: {line}")
+    if rejected:
+        write_rejects(rejected, inputs.rejects)
+        report.warnings.append(f"{len(rejected)} rejected rows written to {inputs.rejects}")
+    if not seed_ids and report.rejected:
+        raise StageError(
+            f"all {report.rejected} rows were rejected (reasons in {inputs.rejects}): nothing to extract; "
+            "check the files and the field mapping (--question-field, --id-field, ...)")
+    if report.changed:
+        report.warnings.append(f"{report.changed} stored seeds have a new question text: their old extractions "
+                               "were dropped and they are extracted again")
+    if inputs.annotations is not None:
+        report.extracted = store.add_extractions(read_annotations(inputs.annotations, set(seed_ids)))
+        report.graph = rebuild(store)
+        report.elapsed_s = time.monotonic() - started
+        return report
+
+    done = store.extracted_seed_ids()
+    todo = [i for i in dict.fromkeys(seed_ids) if i not in done]
+    report.skipped_done = len(set(seed_ids)) - len(todo)
+    extractor = ConceptExtractor(include_solution=opts.include_solution)
+    price = settings.llm.price_for(settings.llm.model)
+    if inputs.dry_run:
+        from graphgen.estimate import estimate_calls
+
+        messages = (extractor.messages(seed) for seed in seeds_in_order(store, todo))
+        report.estimate = {"seeds": len(todo), **estimate_calls(messages, settings.llm.model, price, 60)}
+        report.elapsed_s = time.monotonic() - started
+        return report
+
+    from graphgen.engine import state_dir_for
+    from graphgen.llm import LLMClient
+
+    st = settings.store
+    identity = f"neo4j {st.neo4j_uri} {st.neo4j_database}" if st.kind == "neo4j" else f"sqlite {Path(st.path).resolve()}"
+    failures = _extract(store, LLMClient(settings.llm), todo, report, extractor, inputs.failures,
+                        quiet=inputs.quiet, engine=settings.engine,
+                        state_dir=state_dir_for(settings, "extract", identity))
+    report.llm.cost_known = price is not None
+    if failures:
+        report.warnings.append(f"{failures} seeds failed (raw replies appended to {inputs.failures}, run "
+                               f"{report.run_id}); run again to retry them")
+    report.graph = rebuild(store)
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def _ingest(store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], report: ExtractReport,
+            rejects: list[RejectedRow], limit: int | None) -> list[str]:
     """Store seeds in batches (the first `limit` seeds, if given); returns their ids in input
     order, rejects collected."""
     ids: list[str] = []
@@ -104,18 +208,18 @@ def ingest_seeds(
     for item in items:
         if limit is not None and len(ids) >= limit:
             break
-        summary.read += 1
+        report.read += 1
         if isinstance(item, RejectedRow):
-            summary.rejected += 1
+            report.rejected += 1
             rejects.append(item)
             continue
         ids.append(item.id)
         batch.append(item)
         if len(batch) >= 2000:
-            summary.changed += store_seeds(store, batch)
+            report.changed += store_seeds(store, batch)
             batch = []
     if batch:
-        summary.changed += store_seeds(store, batch)
+        report.changed += store_seeds(store, batch)
     return ids
 
 
@@ -143,13 +247,6 @@ def store_seeds(store: GraphStore, seeds: list[SeedQuestion]) -> int:
     return changed
 
 
-def pending_seeds(store: GraphStore, seed_ids: list[str], summary: RunSummary) -> list[str]:
-    done = store.extracted_seed_ids()
-    todo = [i for i in dict.fromkeys(seed_ids) if i not in done]
-    summary.skipped_done = len(set(seed_ids)) - len(todo)
-    return todo
-
-
 def seeds_in_order(store: GraphStore, seed_ids: list[str], chunk: int = 1000) -> Iterator[SeedQuestion]:
     """Seeds in input order, read from the store in chunks so memory stays flat."""
     for start in range(0, len(seed_ids), chunk):
@@ -158,74 +255,47 @@ def seeds_in_order(store: GraphStore, seed_ids: list[str], chunk: int = 1000) ->
         yield from (found[i] for i in ids if i in found)
 
 
-def run_extraction(
-    store: GraphStore,
-    client: LLMClient,
-    seed_ids: list[str],
-    summary: RunSummary,
-    *,
-    extractor: ConceptExtractor | None = None,
-    failures_path: Path | None = None,
-    quiet: bool = False,
-    engine: EngineSettings | None = None,
-    state_dir: Path | None = None,
-) -> list[ExtractionFailure]:
-    """Extract concepts for the given seeds (already in the store) and rebuild the graph.
+def _extract(store: GraphStore, client: LLMClient, seed_ids: list[str], report: ExtractReport,
+             extractor: ConceptExtractor, failures_path: Path, *, quiet: bool,
+             engine: EngineSettings | None, state_dir: Path | None) -> int:
+    """Extract concepts for the given seeds (already in the store); returns how many failed.
 
     Extractions are written as they arrive, so a kill loses at most the replies in flight,
-    and those are in the response cache."""
-    extractor = extractor or ConceptExtractor()
-    failures: list[ExtractionFailure] = []
+    and those are in the response cache. Failures are appended (earlier runs' are kept) with
+    the run id; the file is created only when something fails."""
+    from graphgen.engine import run_llm_jobs
+
     flusher = _Flusher(store.add_extractions)
     fail_file = None
-    from graphgen.generate import new_run_id
-
-    run_id = new_run_id()
+    failed = 0
+    report.run_id = new_run_id()
 
     def sink(job: LLMJob, result: LLMResult) -> None:
-        nonlocal fail_file
+        nonlocal fail_file, failed
         if result.value is None:
+            failed += 1
             failure = ExtractionFailure(seed_id=job.key, error=scrub(result.error or "no valid reply"),
-                                        raw=scrub(result.raw), run_id=run_id)
-            failures.append(failure)
-            if failures_path:
-                if fail_file is None:  # appended, so earlier runs' failures are kept
-                    failures_path.parent.mkdir(parents=True, exist_ok=True)
-                    fail_file = failures_path.open("a", encoding="utf-8")
-                fail_file.write(failure.model_dump_json() + "\n")
-                fail_file.flush()
+                                        raw=scrub(result.raw), run_id=report.run_id)
+            if fail_file is None:
+                failures_path.parent.mkdir(parents=True, exist_ok=True)
+                fail_file = failures_path.open("a", encoding="utf-8")
+            fail_file.write(failure.model_dump_json() + "\n")
+            fail_file.flush()
             return
         flusher.add(extractor.to_extraction(job.key, result))
 
-    def jobs() -> Iterator[LLMJob]:
-        for seed in seeds_in_order(store, seed_ids):
-            yield extractor.job(seed)
-
-    from graphgen.engine import run_llm_jobs
-
+    started = time.monotonic()
     try:
-        started = time.monotonic()
-        summary.llm = run_llm_jobs(client, jobs(), sink, total=len(seed_ids), label="extract", quiet=quiet,
-                                   engine=engine, state_dir=state_dir)
+        report.llm = run_llm_jobs(client, (extractor.job(seed) for seed in seeds_in_order(store, seed_ids)), sink,
+                                  total=len(seed_ids), label="extract", quiet=quiet, engine=engine,
+                                  state_dir=state_dir)
     finally:
         flusher.flush()
         if fail_file:
             fail_file.close()
-    summary.extracted += summary.llm.ok
-    summary.llm_seconds += time.monotonic() - started
-    rebuild(store)
-    return failures
-
-
-def estimate_dry_run(
-    store: GraphStore, seed_ids: list[str], extractor: ConceptExtractor, model: str,
-    price, completion_tokens_per_seed: int = 60,
-) -> dict:
-    """Render every prompt and estimate tokens and cost; calls nothing."""
-    from graphgen.estimate import estimate_calls
-
-    messages = (extractor.messages(seed) for seed in seeds_in_order(store, seed_ids))
-    return {"seeds": len(seed_ids), **estimate_calls(messages, model, price, completion_tokens_per_seed)}
+        report.llm_seconds = time.monotonic() - started
+    report.extracted = report.llm.ok
+    return failed
 
 
 class AnnotationError(ValueError):

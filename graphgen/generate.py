@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from graphgen.records import (
     SeedQuestion,
 )
 from graphgen.scrub import scrub
-from graphgen.stage import LLMTally, StageError, StageReport
+from graphgen.stage import LLMTally, StageError, StageReport, new_run_id
 from graphgen.store.base import GraphStore
 
 if TYPE_CHECKING:
@@ -133,11 +132,6 @@ def lock_output(path: Path):
             "this run its own -o (split work with --shard i/n, one output per shard)"
         ) from None
     return fh
-
-
-def new_run_id() -> str:
-    """When and which process: recorded on every failure row of the run."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
 def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:

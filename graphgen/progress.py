@@ -14,7 +14,13 @@ from typing import TextIO
 from graphgen.records import LLMUsage
 from graphgen.stage import LLMTally
 
-__all__ = ["Progress", "format_tokens", "format_duration"]
+__all__ = ["Progress", "format_tokens", "format_duration", "say"]
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """A one-line status message from a stage outside any progress bar (e.g. the field map
+    extract chose, shown before anything is paid)."""
+    print(text, file=stream or sys.stderr, flush=True)
 
 
 def format_tokens(n: int) -> str:

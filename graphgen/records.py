@@ -12,7 +12,6 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from graphgen.stage import LLMTally
 
 
 class ConceptKind(str, Enum):
@@ -209,16 +208,6 @@ class RejectedRow(BaseModel):
     line: int = Field(description="1-based line (JSONL/CSV) or row index (JSON/Parquet/HF)")
     reason: str
     raw: str = ""
-
-
-class RunSummary(BaseModel):
-    llm_seconds: float = Field(0.0, description="wall time of the LLM phase")
-    read: int = 0
-    rejected: int = 0
-    extracted: int = Field(0, description="extractions stored by this run")
-    skipped_done: int = 0
-    changed: int = Field(0, description="stored seeds whose question text changed (re-extracted)")
-    llm: LLMTally = Field(default_factory=LLMTally, description="the LLM work of this run")
 
 
 # --- solve (MMOS: several verified paths per question, the most diverse kept) -------------

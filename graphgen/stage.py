@@ -24,6 +24,8 @@ The CLI maps flags to settings, builds `inputs`, calls `run`, and prints `report
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,6 +94,12 @@ class LLMTally(BaseModel):
         return (f"{self.done} LLM calls: {self.ok} ok, {self.failed} failed, {self.cached} cached; "
                 f"tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out, "
                 f"{self.saved_tokens:,} saved by cache; {self.cost_text()}")
+
+
+def new_run_id() -> str:
+    """When and which process: recorded on the failure rows a run appends, so the runs that
+    share one failures file stay apart."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
 class StageError(Exception):

@@ -6,7 +6,7 @@ import json
 import pytest
 from clirun import EXAMPLES, cli_env, graphgen
 
-from graphgen import export, pairs, sample
+from graphgen import export, extract, pairs, sample
 from graphgen.config import load_settings
 from graphgen.graph import build_graph, rebuild
 from graphgen.records import Extraction
@@ -54,6 +54,37 @@ def test_toml_sections_drive_the_run_and_flags_override_them(ws, tmp_path):
         assert "search: graph" in loose.stdout and _rows(tmp_path / "p2.jsonl") != _rows(tmp_path / "p.jsonl")
     finally:
         (ws / "graphgen.toml").unlink()
+
+
+def test_extract_library_run_equals_the_cli_and_toml_maps_fields(tmp_path):
+    """extract is on the stage contract: the library run builds the graph the CLI builds, and
+    an [extract] section maps fields (a flag overrides it)."""
+    rows = [json.loads(line) for line in (EXAMPLES / "seeds.jsonl").read_text(encoding="utf-8").splitlines()[:12]]
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_text("".join(json.dumps({"key": r["id"], "prompt_text": r["question"], "gold": r["answer"]}) + "\n"
+                               for r in rows), encoding="utf-8")
+    annotations = tmp_path / "ann.jsonl"
+    wanted = {r["id"] for r in rows}
+    annotations.write_text("".join(line + "\n" for line in (EXAMPLES / "annotations.jsonl").read_text(
+        encoding="utf-8").splitlines() if json.loads(line)["seed_id"] in wanted), encoding="utf-8")
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "graphgen.toml").write_text('[extract]\nquestion_field = "prompt_text"\nid_field = "nope"\n')
+    bad = graphgen("extract", renamed, "--from-annotations", annotations, cwd=tmp_path / "cli", check=False)
+    assert bad.returncode == 1 and "nope" in bad.stderr  # the toml's id field is used ...
+    out = graphgen("extract", renamed, "--from-annotations", annotations, "--id-field", "key", cwd=tmp_path / "cli")
+    assert "renamed.jsonl: question <- 'prompt_text'" in out.stderr  # ... and the flag overrides it
+    assert "answer <- 'gold'" in out.stderr
+
+    settings = load_settings(None, env={}, overrides={
+        "store": {"path": tmp_path / "lib.db"}, "extract": {"question_field": "prompt_text", "id_field": "key"}})
+    with SQLiteStore(tmp_path / "lib.db") as store:
+        report = extract.run(settings, store, extract.ExtractInputs(seed_files=[renamed], annotations=annotations))
+        lib = sorted((c.kind, c.name) for c in store.concepts())
+    assert isinstance(report, extract.ExtractReport) and report.read == 12 and report.extracted == 12
+    assert report.field_maps[str(renamed)]["question"] == "'prompt_text'"
+    assert report.lines()[-1].startswith("graph: 12/12 seeds extracted")
+    with SQLiteStore(tmp_path / "cli" / "graphgen.db") as store:
+        assert sorted((c.kind, c.name) for c in store.concepts()) == lib and lib
 
 
 def test_bad_stage_setting_is_one_line(ws):
