@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from graphgen.errors import one_line
 from graphgen_cli.common import echo_report, friendly_errors, settings_from
 
 
@@ -73,7 +74,7 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
     try:
         settings.filter = flt.model_validate({**flt.model_dump(), **{k: v for k, v in updates.items() if v is not None}})
     except ValueError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(one_line(exc)) from None
     job = FilterInputs(
         inputs=[Path(p) for p in inputs], output=Path(output),
         removed=Path(removed) if removed else None, flagged=Path(flagged) if flagged else None,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from graphgen.errors import one_line
 from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, llm_options, open_graph_store, settings_from,
                                  store_options)
 
@@ -67,7 +68,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
         run_inputs = SolveInputs(files=list(inputs), from_store=from_store, out_dir=Path(out_dir), shard=shard,
                                  limit=limit, dry_run=dry_run, skip_invalid=skip_invalid, quiet=quiet)
     except ValueError as exc:
-        raise click.BadParameter(str(exc).splitlines()[0]) from None
+        raise click.BadParameter(one_line(exc)) from None
     try:
         if from_store or not dry_run:
             with open_graph_store(settings, create=True) as store:
@@ -75,7 +76,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
         else:
             report = run(settings, None, run_inputs)
     except ValueError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(one_line(exc)) from None
     if report.estimate is not None:
         echo_json(report.estimate)
         return

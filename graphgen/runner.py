@@ -36,13 +36,12 @@ RunTotals = LLMTally  # old name: run_jobs returns the run's share of the client
 @dataclass(slots=True)
 class LLMJob:
     """One unit of LLM work: `messages` in, one validated `output` object back. The JSON
-    Schema is derived from `output`; `schema_name` is accepted for old callers and ignored."""
+    Schema is derived from `output`."""
 
     key: str
     messages: list[dict]
     output: type[BaseModel]
     payload: Any = None
-    schema_name: str | None = None
 
 
 _ABORT_AFTER_FAILURES = 16

@@ -417,8 +417,7 @@ def _sample(solver: _Solver, settings: Settings, units: list[_Unit], samples_pat
                 failed.flush()
                 report.paths_failed += 1
 
-        jobs = (LLMJob(key=u.id, messages=u.messages, output=OUTPUTS[u.style],
-                       schema_name=f"{u.style}_solution" if u.style == "cot" else "program_solution", payload=u)
+        jobs = (LLMJob(key=u.id, messages=u.messages, output=OUTPUTS[u.style], payload=u)
                 for u in units)
         totals = run_llm_jobs(client, jobs, sink, total=len(units), label="solve", quiet=quiet,
                               engine=settings.engine, state_dir=samples_path.with_name("samples.runs"))

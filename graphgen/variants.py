@@ -36,7 +36,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphgen.config import Settings
-from graphgen.generate import stable_id
+from graphgen.generate import GeneratedRowWriter, stable_id
 from graphgen.jsonl import chunked, open_for_append
 from graphgen.numbershift import (
     ProgramSyntaxError,
@@ -133,6 +132,8 @@ class VariantsReport(StageReport):
     skipped: dict[str, int] = Field(default_factory=dict, description="questions not tried, by reason")
     variants_wanted: int = 0
     already_done: int = 0
+    copied_from_store: int = Field(0, description="variants the store held but the output lacked, copied to it")
+    copied_to_store: int = Field(0, description="variants of the output the store lacked, added to it")
     kept: dict[str, int] = Field(default_factory=dict, description="variants kept per mode")
     rejected: dict[str, int] = Field(default_factory=dict, description="variants given up per mode")
     draws_rejected: dict[str, int] = Field(default_factory=dict, description="rejected draws by reason")
@@ -151,6 +152,9 @@ class VariantsReport(StageReport):
             f"({self.elapsed_s:.1f}s, {self.variants_per_s:.1f} variants/s)",
             "kept per mode: " + (", ".join(f"{m} {n}" for m, n in sorted(self.kept.items())) or "none"),
         ]
+        if self.copied_from_store or self.copied_to_store:
+            out.append(f"reconciled with the store: {self.copied_from_store} variants the store already held written "
+                       f"to the output, {self.copied_to_store} variants of the output added to the store")
         if self.skipped:
             out.append("questions not tried: " + ", ".join(f"{r} {n}" for r, n in sorted(self.skipped.items()))
                        + f" ({self.programs_with_typed_intermediates} code paths left out for hand-typed intermediates)")
@@ -535,7 +539,9 @@ class _Engine:
 
 
 def _units(sources: Iterable[VariantSource], settings: Settings, done: set[str], report: VariantsReport,
-           limit: int | None) -> Iterator[_Unit]:
+           limit: int | None, stored: set[str] = frozenset(), recover: list[str] | None = None) -> Iterator[_Unit]:
+    """The units still to make. Units whose rows only the store holds (a kill between the
+    store's commit and the file's write) go to `recover`: copied to the file, not redone."""
     v = settings.variants
     for n, src in enumerate(sources):
         if limit is not None and n >= limit:
@@ -567,22 +573,12 @@ def _units(sources: Iterable[VariantSource], settings: Settings, done: set[str],
                 if uid in done:
                     report.already_done += 1
                     continue
+                if uid in stored and recover is not None:
+                    report.already_done += 1
+                    report.copied_from_store += 1
+                    recover.append(uid)
+                    continue
                 yield _Unit(uid, src, programs, literals, mode, index)
-
-
-@contextmanager
-def _exclusive(out_path: Path) -> Iterator[None]:
-    """One run per output file: a second run at once would append the same rows twice."""
-    import fcntl
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path.with_name(out_path.name + ".lock"), "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"{out_path}: another `generate variants` run is writing it; "
-                             "wait for it to finish, or write to another file") from None
-        yield
 
 
 def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) -> VariantsReport:
@@ -593,20 +589,16 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
     start = time.monotonic()
     out_path, rejects_path = Path(inputs.output), inputs.rejects_path()
     report = VariantsReport(output=str(out_path), rejects=str(rejects_path))
-    done = _ids_in(out_path) | _ids_in(rejects_path)
-    sources = read_sources(inputs.paths, inputs.questions)
-    units = _units(sources, settings, done, report, inputs.limit)
     progress = Progress(None, "variants", quiet=inputs.quiet)
-    stored: list[GeneratedQuestion] = []
 
-    def flush_store() -> None:
-        if store is not None and stored:
-            store.add_generated(stored)
-        stored.clear()
-
-    with _exclusive(out_path), Sandbox(workers=v.workers, limits=SandboxLimits(timeout_s=v.timeout_s),
-                                          isolation=v.isolation) as box, \
-            open_for_append(out_path) as out, open_for_append(rejects_path) as rejects_fh:
+    # the store first, the output file after (one run per output file: the writer locks it)
+    with GeneratedRowWriter(out_path, store) as writer, \
+            Sandbox(workers=v.workers, limits=SandboxLimits(timeout_s=v.timeout_s), isolation=v.isolation) as box, \
+            open_for_append(rejects_path) as rejects_fh:
+        report.copied_to_store = writer.copied_to_store
+        done = _ids_in(out_path) | _ids_in(rejects_path)
+        sources = read_sources(inputs.paths, inputs.questions)
+        units = _units(sources, settings, done, report, inputs.limit, writer.in_store, writer.recover)
         engine = _Engine(settings, box, report, rejects_fh)
 
         def kept_rows() -> Iterator[GeneratedQuestion]:
@@ -621,21 +613,13 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
                 for _ in range(sum(report.rejected.values()) - before):
                     progress.update(ok=False)
 
-        def write(row: GeneratedQuestion) -> None:
-            out.write(row.model_dump_json() + "\n")
-            out.flush()
-            stored.append(row)
-            if len(stored) >= 256:
-                flush_store()
-
         try:
             if v.rewrite:
-                _rewrite(settings, kept_rows(), write, report, quiet=inputs.quiet)
+                _rewrite(settings, kept_rows(), writer.add, report, quiet=inputs.quiet)
             else:
                 for row in kept_rows():
-                    write(row)
+                    writer.add(row)
         finally:
-            flush_store()
             progress.close()
     report.elapsed_s = time.monotonic() - start
     kept = sum(report.kept.values())
@@ -663,7 +647,7 @@ def _rewrite(settings: Settings, rows: Iterator[GeneratedQuestion], write, repor
     def jobs() -> Iterator[LLMJob]:
         for row in rows:
             yield LLMJob(key=row.id, messages=prompt.messages(question=row.question), output=VariantRewrite,
-                         schema_name="variant_rewrite", payload=row)
+                         payload=row)
 
     def sink(job: LLMJob, result) -> None:
         row: GeneratedQuestion = job.payload

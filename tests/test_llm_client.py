@@ -199,21 +199,21 @@ def test_cache_hit_on_repeat(fake_llm, llm_settings):
 
 def test_cache_key_changes_with_model_temperature_schema(fake_llm, llm_settings):
     base = LLMClient(llm_settings)
-    k0 = base.cache_key_for(msgs(), ExtractionOutput, "extraction")
-    assert k0 == LLMClient(llm_settings).cache_key_for(msgs(), ExtractionOutput, "extraction")
+    k0 = base.cache_key_for(msgs(), ExtractionOutput)
+    assert k0 == LLMClient(llm_settings).cache_key_for(msgs(), ExtractionOutput)
     assert k0 != LLMClient(llm_settings.model_copy(update={"model": "other"})).cache_key_for(
-        msgs(), ExtractionOutput, "extraction")
+        msgs(), ExtractionOutput)
     assert k0 != LLMClient(llm_settings.model_copy(update={"temperature": 0.7})).cache_key_for(
-        msgs(), ExtractionOutput, "extraction")
+        msgs(), ExtractionOutput)
     assert k0 != LLMClient(llm_settings.model_copy(update={"max_tokens": 99})).cache_key_for(
-        msgs(), ExtractionOutput, "extraction")
+        msgs(), ExtractionOutput)
     assert k0 != LLMClient(llm_settings.model_copy(update={"seed": 1})).cache_key_for(
-        msgs(), ExtractionOutput, "extraction")
-    assert k0 != base.cache_key_for(msgs(), GeneratedQA, "generated_qa")
-    assert k0 != base.cache_key_for(msgs("another problem"), ExtractionOutput, "extraction")
+        msgs(), ExtractionOutput)
+    assert k0 != base.cache_key_for(msgs(), GeneratedQA)
+    assert k0 != base.cache_key_for(msgs("another problem"), ExtractionOutput)
     # the key and base URL do not change the key
     other = llm_settings.model_copy(update={"api_key": "sk-other", "base_url": "http://example.invalid/v1"})
-    assert k0 == LLMClient(other).cache_key_for(msgs(), ExtractionOutput, "extraction")
+    assert k0 == LLMClient(other).cache_key_for(msgs(), ExtractionOutput)
 
 
 def test_api_key_never_in_cache_file_or_repr(fake_llm, llm_settings):

@@ -256,14 +256,39 @@ def test_cli_with_rewrite_through_the_fake_server(tmp_path, fake_llm):
     assert res.returncode == 1 and "bad.jsonl:1: not JSON" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_the_store_is_the_system_of_record_for_variants(tmp_path):
+    """Rows reach the store before the file: a kill between the two leaves the store ahead,
+    and the next run copies those rows to the file instead of making them again; rows only
+    the file holds (an older workspace) are added to the store."""
+    from graphgen.store import SQLiteStore
+
+    paths = write_paths(tmp_path / "paths.jsonl", ["apples", "wages"])
+    out = tmp_path / "v.jsonl"
+    with SQLiteStore(tmp_path / "g.db") as store:
+        first = run(settings(), store, VariantsInputs(paths=[paths], output=out, quiet=True))
+        rows = rows_of(out)
+        assert len(rows) == sum(first.kept.values()) >= 4
+        assert store.generated_ids() == {r["id"] for r in rows}
+        lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+        out.write_text("".join(lines[:-3]), encoding="utf-8")  # the file lost its last 3 rows
+        again = run(settings(), store, VariantsInputs(paths=[paths], output=out, quiet=True))
+        assert sum(again.kept.values()) == 0 and again.copied_from_store == 3
+        assert sorted(r["id"] for r in rows_of(out)) == sorted(r["id"] for r in rows)
+        assert "3 variants the store already held" in "\n".join(again.lines())
+    with SQLiteStore(tmp_path / "fresh.db") as fresh:  # a store that lags behind the file
+        third = run(settings(), fresh, VariantsInputs(paths=[paths], output=out, quiet=True))
+        assert third.copied_to_store == len(rows) and sum(third.kept.values()) == 0
+        assert fresh.generated_ids() == {r["id"] for r in rows}
+
+
 def test_a_second_run_on_the_same_output_is_refused(tmp_path):
-    from graphgen.variants import _exclusive
+    from graphgen.generate import OutputBusyError, lock_output
 
     paths = write_paths(tmp_path / "paths.jsonl", ["apples"])
     out = tmp_path / "v.jsonl"
-    with _exclusive(out):
-        with pytest.raises(ValueError, match="another `generate variants` run is writing it"):
+    with lock_output(out):  # what another run holds while it writes
+        with pytest.raises(OutputBusyError, match="another graphgen run is writing this file"):
             run(settings(), None, VariantsInputs(paths=[paths], output=out, quiet=True))
-    assert not out.exists()
+    assert out.read_bytes() == b""
     run(settings(), None, VariantsInputs(paths=[paths], output=out, quiet=True))
     assert rows_of(out)

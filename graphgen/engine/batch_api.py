@@ -141,7 +141,7 @@ class _BatchRun:
             self.waiting[job.key] = (job, cache_key)
             if job.key in submitted_before:
                 continue  # already in a batch of an earlier run: wait for it, do not resubmit
-            line = json.dumps(self.api.request_line(job.key, job.messages, job.output, job.schema_name),
+            line = json.dumps(self.api.request_line(job.key, job.messages, job.output),
                               ensure_ascii=False) + "\n"
             if not writer.fits(len(line.encode("utf-8"))):
                 chunks.append(writer.close())

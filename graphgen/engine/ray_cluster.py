@@ -177,7 +177,7 @@ class RemoteLimiter:
         pass
 
 
-def run_block(llm_settings, block_id: str, items: list[tuple[str, list[dict]]], output, schema_name: str,
+def run_block(llm_settings, block_id: str, items: list[tuple[str, list[dict]]], output,
               log, limiter, concurrency: int) -> int:
     """One Ray task: the block's units not yet in its log, through the usual runner."""
     import ray
@@ -186,7 +186,7 @@ def run_block(llm_settings, block_id: str, items: list[tuple[str, list[dict]]], 
     from graphgen.runner import LLMJob, run_jobs
 
     done = set(ray.get(log.done_keys.remote(block_id)))
-    todo = [LLMJob(key=k, messages=m, output=output, schema_name=schema_name) for k, m in items if k not in done]
+    todo = [LLMJob(key=k, messages=m, output=output) for k, m in items if k not in done]
     if todo:
         client = LLMClient(llm_settings.model_copy(update={"concurrency": concurrency, "cache_path": None}))
         if limiter is not None:
@@ -238,7 +238,7 @@ def run_on_ray(client: LLMClient, jobs: Iterable[LLMJob], sink: Callable[[LLMJob
         def submit(block: _Block) -> None:
             first = next(iter(block.jobs.values()))[0]
             items = [(k, j.messages) for k, (j, _) in block.jobs.items()]
-            ref = remote_block.remote(s, block.id, items, first.output, first.schema_name, log, limiter, share)
+            ref = remote_block.remote(s, block.id, items, first.output, log, limiter, share)
             in_flight[ref] = block
 
         def wait_one() -> None:

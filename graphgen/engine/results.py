@@ -88,7 +88,7 @@ class Delivery:
     def deliver(self, job: LLMJob, cache_key: str | None, result: LLMResult, *, counted: bool = False) -> None:
         """`counted`: the client's `complete` already recorded it (an online re-ask)."""
         if cache_key is not None:
-            self.client.remember(cache_key, None, result)
+            self.client.remember(cache_key, result)
         from graphgen.runner import check_not_all_failing
 
         if not counted:

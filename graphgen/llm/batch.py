@@ -3,7 +3,7 @@ path builds a chat completion (model, structured output, temperature, max_tokens
 lines read through the same validation (`read_reply`), priced at the batch price.
 
     api = BatchAPI(client, price_factor=0.5)
-    line = api.request_line(key, messages, ExtractionOutput, "extraction")
+    line = api.request_line(key, messages, ExtractionOutput)
     file_id = await api.upload(path); batch = await api.create(file_id, "24h", {"graphgen_chunk": uid})
     for key, result in api.results(output_bytes, error_bytes, outputs_by_key): ...
 
@@ -44,8 +44,7 @@ class BatchAPI:
             raise BatchRejected(f"the transport {transport!r} has no Batch API")
         return transport.sdk()
 
-    def request_line(self, key: str, messages: list[dict], output: type[BaseModel],
-                     schema_name: str | None = None) -> dict:
+    def request_line(self, key: str, messages: list[dict], output: type[BaseModel]) -> dict:
         body = self.client.request_body(messages, output)
         return {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}
 

@@ -181,7 +181,7 @@ class LLMClient:
     def _usage(self, pt: int, ct: int) -> LLMUsage:
         return LLMUsage(model=self.model, prompt_tokens=pt, completion_tokens=ct, cost_usd=self.cost(pt, ct))
 
-    def cache_key_for(self, messages: list[dict], output: type[BaseModel], schema_name: str | None = None) -> str:
+    def cache_key_for(self, messages: list[dict], output: type[BaseModel]) -> str:
         s = self.settings
         spec = output_schema(output)
         return cache_key(
@@ -189,8 +189,7 @@ class LLMClient:
             mode=s.structured_output, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed,
         )
 
-    def cached_result(self, messages: list[dict], output: type[BaseModel],
-                      schema_name: str | None = None) -> tuple[str | None, LLMResult | None]:
+    def cached_result(self, messages: list[dict], output: type[BaseModel]) -> tuple[str | None, LLMResult | None]:
         """(cache key, the cached result or None); (None, None) without a cache. For engines
         that answer cache hits locally before shipping the rest elsewhere (graphgen.engine).
         Not counted in the tally: the engine counts what it delivers."""
@@ -199,9 +198,8 @@ class LLMClient:
         key = self.cache_key_for(messages, output)
         return key, self._from_cache(key, output)
 
-    def remember(self, key: str, schema_name: str | None, result: LLMResult) -> None:
-        """Cache a validated result computed elsewhere (a Ray worker, a batch) under `key`
-        (`schema_name` is ignored: the result's model names its schema)."""
+    def remember(self, key: str, result: LLMResult) -> None:
+        """Cache a validated result computed elsewhere (a Ray worker, a batch) under `key`."""
         if self.cache is not None and result.value is not None and not result.usage.cached:
             self.cache.put(key, model=result.usage.model or self.model,
                            schema_name=output_schema(type(result.value)).name,
@@ -211,12 +209,11 @@ class LLMClient:
 
     # -- the public call --------------------------------------------------------------------
 
-    async def complete(self, messages: list[dict], output: type[BaseModel], *,
-                       schema_name: str | None = None) -> LLMResult:
+    async def complete(self, messages: list[dict], output: type[BaseModel]) -> LLMResult:
         """Ask for one `output` object. Never raises for a bad reply or a failed request
         (the result carries `error` and `raw`); raises LLMFatalError when no request can
-        succeed (bad key, wrong URL or model, nothing listening). `schema_name` is ignored:
-        the schema is derived from `output`."""
+        succeed (bad key, wrong URL or model, nothing listening). The JSON Schema is derived
+        from `output`."""
         self._enter_loop()
         spec = output_schema(output)
         if self.cache is None:
@@ -505,8 +502,7 @@ class LLMClient:
 
     # -- sync convenience -------------------------------------------------------------------
 
-    def complete_sync(self, messages: list[dict], output: type[BaseModel], *,
-                      schema_name: str | None = None) -> LLMResult:
+    def complete_sync(self, messages: list[dict], output: type[BaseModel]) -> LLMResult:
         """Blocking single call (scripts; not for bulk work: use graphgen.runner.run_jobs)."""
 
         async def go():
