@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from graphgen.config import EngineSettings, Settings
 from graphgen.errors import one_line
-from graphgen.jsonl import chunked, count_lines, open_for_append, read_jsonl
+from graphgen.jsonl import chunked, open_for_append, read_jsonl
 from graphgen.prompts import Prompt, load_prompt
 from graphgen.records import (
     FUSION_STRATEGIES,
@@ -147,12 +147,19 @@ def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
 # --- the runner ---------------------------------------------------------------------------
 
 
-def pending_units(units: Iterable[Unit], out_path: Path, shard: Shard, summary: GenerationSummary,
-                  in_store: set[str] | None = None, recover: list[str] | None = None) -> Iterator[Unit]:
-    """Units owned by `shard` whose rows are not yet in `out_path` (counting the others).
-    Units whose rows only the store holds (`in_store`) are listed in `recover` instead."""
+def finished_ids(out_path: Path) -> set[str]:
+    """Ids of the rows already in `out_path` (a resumed run skips them)."""
     out_path = Path(out_path)
-    done = {row.id for row in read_rows([out_path])} if out_path.exists() else set()
+    return {row.id for row in read_rows([out_path])} if out_path.exists() else set()
+
+
+def pending_units(units: Iterable[Unit], out_path: Path, shard: Shard, summary: GenerationSummary,
+                  in_store: set[str] | None = None, recover: list[str] | None = None,
+                  done: set[str] | None = None) -> Iterator[Unit]:
+    """Units owned by `shard` whose rows are not yet in `out_path` (`done`: its ids, if read
+    already), counting the others. Units whose rows only the store holds (`in_store`) are
+    listed in `recover` instead."""
+    done = finished_ids(out_path) if done is None else done
     in_store = in_store or set()
     for unit in units:
         summary.units += 1
@@ -208,12 +215,17 @@ def run_units(
     store: GraphStore | None = None,
     shard: Shard = Shard(),
     total: int | None = None,
+    unit_ids: Iterable[str] | None = None,
     label: str = "generate",
     quiet: bool = False,
     engine: EngineSettings | None = None,
 ) -> GenerationSummary:
     """Run every unit not yet in `out_path` (and owned by `shard`), appending rows as they
-    finish. Memory stays flat: units are pulled lazily, rows are written as they come."""
+    finish. Memory stays flat: units are pulled lazily, rows are written as they come.
+
+    Progress counts to `total`; given `unit_ids` (the units' ids, cheap to list) instead, to
+    the number of units this run will pay for, so a resumed run ends at 100% and its ETA
+    is for the work left."""
     from graphgen.engine import run_llm_jobs
     from graphgen.runner import LLMJob
 
@@ -222,9 +234,13 @@ def run_units(
     summary = GenerationSummary(failures_path=str(failed_path), run_id=new_run_id())
     with GeneratedRowWriter(out_path, store, failed_path, summary.run_id) as writer:
         summary.copied_to_store = writer.copied_to_store
+        done = finished_ids(out_path)
+        if unit_ids is not None:
+            total = sum(1 for uid in unit_ids
+                        if shard.owns(uid) and uid not in done and uid not in writer.in_store)
 
         def todo() -> Iterator[LLMJob]:
-            for unit in pending_units(units, out_path, shard, summary, writer.in_store, writer.recover):
+            for unit in pending_units(units, out_path, shard, summary, writer.in_store, writer.recover, done):
                 yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA, payload=unit)
 
         def sink(job: LLMJob, result: LLMResult) -> None:
@@ -344,6 +360,13 @@ class QuestionGenerator:
             for sample in batch:
                 yield self.unit(sample, seeds)
 
+    def unit_id(self, sample: ConceptSample) -> str:
+        return stable_id("q", sample.id, self.prompt.version, self.model, self.difficulty, self.style)
+
+    def unit_ids(self, samples: Iterable[ConceptSample]) -> Iterator[str]:
+        """The ids `units` would give, without reading the store (progress counts with them)."""
+        return (self.unit_id(sample) for sample in samples)
+
     def unit(self, sample: ConceptSample, seeds: dict[str, SeedQuestion]) -> Unit:
         name = lambda cid: self.names.get(cid, cid.split(":", 1)[-1])  # noqa: E731
         unknown = [c for c in (*sample.topics, *sample.knowledge_points) if c not in self.names]
@@ -364,7 +387,7 @@ class QuestionGenerator:
             knowledge_points="\n".join(f"- {name(k)}" for k in sample.knowledge_points),
             difficulty=self.difficulty, style=self.style, exemplars_block=block,
         )
-        unit_id = stable_id("q", sample.id, self.prompt.version, self.model, self.difficulty, self.style)
+        unit_id = self.unit_id(sample)
         lineage = dict(
             id=unit_id, kind="concepts", sample_id=sample.id,
             concept_ids=[*sample.topics, *sample.knowledge_points],
@@ -403,9 +426,16 @@ class FusionGenerator:
             for strategy in self.strategies:
                 yield self.unit(pair, a, b, strategy)
 
+    def unit_id(self, pair: FusionPair, strategy: str) -> str:
+        return stable_id("f", pair.seed_a, pair.seed_b, strategy, self.prompts[strategy].version, self.model)
+
+    def unit_ids(self, pairs: Iterable[FusionPair]) -> Iterator[str]:
+        """The ids `units` would give, without reading the store (progress counts with them)."""
+        return (self.unit_id(pair, strategy) for pair in pairs for strategy in self.strategies)
+
     def unit(self, pair: FusionPair, a: SeedQuestion, b: SeedQuestion, strategy: str) -> Unit:
         prompt = self.prompts[strategy]
-        unit_id = stable_id("f", pair.seed_a, pair.seed_b, strategy, prompt.version, self.model)
+        unit_id = self.unit_id(pair, strategy)
         lineage = dict(
             id=unit_id, kind="fusion", seed_ids=[pair.seed_a, pair.seed_b], similarity=pair.similarity,
             strategy=strategy, prompt_version=prompt.version, sample_id=pair.id,
@@ -451,14 +481,16 @@ class GenerateReport(StageReport):
         return out + self.notes
 
 
-def _units(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> tuple[Iterator[Unit], int]:
-    """The run's units in input order, and how many there are (for progress)."""
+def _units(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> tuple[Iterator[Unit], Iterator[str]]:
+    """The run's units in input order, and their ids from a second, cheap read of the input
+    (progress counts the units still to pay for with them)."""
     if inputs.kind == "questions":
         gen = QuestionGenerator(store, settings.llm.model, difficulty=settings.generate.difficulty,
                                 style=settings.generate.style)
-        return gen.units(read_jsonl(inputs.input, ConceptSample)), count_lines(inputs.input)
+        return (gen.units(read_jsonl(inputs.input, ConceptSample)),
+                gen.unit_ids(read_jsonl(inputs.input, ConceptSample)))
     fusion = FusionGenerator(store, settings.llm.model, settings.generate.strategies)
-    return fusion.units(read_jsonl(inputs.input, FusionPair)), count_lines(inputs.input) * len(fusion.strategies)
+    return fusion.units(read_jsonl(inputs.input, FusionPair)), fusion.unit_ids(read_jsonl(inputs.input, FusionPair))
 
 
 def estimate(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> dict:
@@ -475,12 +507,12 @@ def run(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> Genera
     """Generate (or fuse) every unit not yet in `inputs.output`, appending rows as they finish."""
     from graphgen.llm import LLMClient
 
-    units, total = _units(settings, store, inputs)
+    units, unit_ids = _units(settings, store, inputs)
     shard = Shard.parse(inputs.shard)
     label = "generate" if inputs.kind == "questions" else "fusion"
     started = time.monotonic()
     try:
-        summary = run_units(units, LLMClient(settings.llm), inputs.output, store=store, shard=shard, total=total,
+        summary = run_units(units, LLMClient(settings.llm), inputs.output, store=store, shard=shard, unit_ids=unit_ids,
                             label=label, quiet=inputs.quiet, engine=settings.engine)
     except ValueError as exc:  # e.g. a fusion pair whose seed is not in the store
         raise StageError(one_line(exc)) from None

@@ -13,6 +13,7 @@ proportionally to `count` by default, as MathScale does, or to `weight` on reque
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -128,15 +129,23 @@ def _most_frequent(counts: Counter[str]) -> str:
     return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
-def to_networkx(concepts: Iterable[Concept], edges: Iterable[ConceptEdge]):
-    """An undirected networkx Graph with the records' fields as attributes (for GraphML etc.)."""
+EXPORTED_SEED_IDS = 100  # per node: enough to open examples, small enough for Gephi's table
+
+
+def to_networkx(concepts: Iterable[Concept], edges: Iterable[ConceptEdge], seed_ids: int = EXPORTED_SEED_IDS):
+    """An undirected networkx Graph with the records' fields as attributes (for GraphML etc.).
+
+    Provenance per node: `seed_count` (every seed mentioning the concept) and `seeds`, the
+    first `seed_ids` of their ids (sorted) as JSON list text, unambiguous whatever an id
+    holds (GraphML attributes are scalars); `graph push` puts every link in Neo4j."""
     import networkx as nx
 
     g = nx.Graph()
     for c in concepts:
         g.add_node(xml_text(c.id), kind=c.kind.value, name=xml_text(c.name),
                    display_name=xml_text(c.display_name), frequency=c.frequency,
-                   seed_count=len(c.seed_ids), seeds=" ".join(xml_text(s) for s in c.seed_ids),
+                   seed_count=len(c.seed_ids),
+                   seeds=json.dumps([xml_text(s) for s in c.seed_ids[:seed_ids]], ensure_ascii=False),
                    aliases=xml_text("; ".join(c.aliases)))
     for e in edges:
         g.add_edge(xml_text(e.source), xml_text(e.target), kind=e.kind.value, count=e.count, weight=e.weight)

@@ -57,6 +57,8 @@ class PairStats(BaseModel):
     )
     excluded_overlap: int = Field(0, description="graph: candidates skipped for too much concept overlap")
     below_min: int = Field(0, description="neighbour slots left empty: best remaining below min_similarity")
+    no_candidates: int = Field(0, description="graph: seeds with no candidate at all (no strongly linked seed "
+                                              "within max_overlap), not counted in below_min")
     merged_reverse: int = Field(0, description="picks merged with the reverse pick (a->b and b->a)")
     dropped_not_mutual: int = 0
     dropped_max_uses: int = 0
@@ -551,8 +553,8 @@ def find_graph_pairs(
             a = start + i
             order = np.lexsort((top[i], -topv[i]))
             cand, vals = top[i][order], topv[i][order]
-            if vals[0] <= 0:
-                stats.below_min += k
+            if vals[0] <= 0:  # nothing links this seed to another: no similarity to be below
+                stats.no_candidates += 1
                 continue
             full = False
             while True:
@@ -585,8 +587,9 @@ def find_graph_pairs(
                 picked.append((sim, b_))
                 if len(picked) == k:
                     break
-            picked = [(sim, b_) for sim, b_ in picked if sim >= options.min_similarity]
-            stats.below_min += k - len(picked)
+            kept = [(sim, b_) for sim, b_ in picked if sim >= options.min_similarity]
+            stats.below_min += len(picked) - len(kept)  # slots short of candidates are not "below"
+            picked = kept
             for sim, b_ in picked:
                 qa.append(a)
                 nb.append(b_)
@@ -630,7 +633,9 @@ class PairsReport(StageReport):
             f"wrote {self.written} pairs to {self.output} from {st.seeds} seeds; search: {st.method}{recall}; "
             f"{st.seconds:.1f}s",
             f"dropped: {st.duplicates} duplicate seeds, {st.excluded_above_max} above max similarity, "
-            f"{st.below_min} below min, {st.dropped_not_mutual} not mutual, {st.dropped_max_uses} over max uses",
+            f"{st.below_min} below min similarity, {st.dropped_not_mutual} not mutual, "
+            f"{st.dropped_max_uses} over max uses"
+            + (f"; no candidate at all for {st.no_candidates} of {st.seeds} seeds" if st.method == "graph" else ""),
             *StageReport.lines(self)[1:],
         ]
 

@@ -41,7 +41,9 @@ def format_duration(s: float) -> str:
 class Progress:
     """Shows an `LLMTally` (the client's, counted there) as it grows: `since` is a copy taken
     when this run began, so a resumed run or a second stage shows only its own work.
-    Stages that count for themselves call `update(...)`, which records into the tally."""
+    Stages that count for themselves call `update(...)`, which records into the tally.
+    `total` is the work this run will do (a resumed run leaves out what is already done),
+    so the last line reads N/N (100%) and the ETA is for the work left."""
 
     def __init__(self, total: int | None, label: str = "llm", *, quiet: bool = False,
                  stream: TextIO | None = None, cost_known: bool = True, interval: float = 10.0,
@@ -107,8 +109,8 @@ class Progress:
         el = now - self.start
         done = self.done
         rate = done / el if el > 0 else 0.0
-        if self.total:
-            pct = f"{done}/{self.total} ({100.0 * done / self.total:.1f}%)"
+        if self.total is not None:  # 0: a resumed run with nothing left to do is 100% done
+            pct = f"{done}/{self.total} ({100.0 * done / self.total if self.total else 100.0:.1f}%)"
             eta = "" if final or rate <= 0 else f" ETA {format_duration((self.total - done) / rate)}"
         else:
             pct, eta = str(done), ""

@@ -217,7 +217,7 @@ def _read_json(path: Path) -> dict:
     except OSError as exc:
         raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        raise ReportError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}: col {exc.colno})") from None
     if not isinstance(data, dict):
         raise ReportError(f"{path}: expected a JSON object")
     return data

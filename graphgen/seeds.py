@@ -283,7 +283,7 @@ def _iter_jsonl(path: Path, gz: bool) -> Iterator[_Raw]:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as e:
-                yield lineno, None, text.rstrip("\r\n"), ("invalid_json", f"invalid JSON ({e.msg} at col {e.colno})")
+                yield lineno, None, text.rstrip("\r\n"), ("invalid_json", f"invalid JSON ({e.msg}: col {e.colno})")
                 continue
             yield lineno, obj, text.rstrip("\r\n"), None
 
@@ -296,7 +296,7 @@ def _iter_json(path: Path, gz: bool) -> Iterator[_Raw]:
     except UnicodeDecodeError as e:
         raise _FileProblem("unreadable_file", f"not UTF-8 text ({e.reason} at byte {e.start})")
     except json.JSONDecodeError as e:
-        raise _FileProblem("unreadable_file", f"invalid JSON ({e.msg} at line {e.lineno} col {e.colno})")
+        raise _FileProblem("unreadable_file", f"invalid JSON ({e.msg}: line {e.lineno} col {e.colno})")
     if isinstance(doc, dict) and isinstance(doc.get("data"), list):
         doc = doc["data"]
     if not isinstance(doc, list):

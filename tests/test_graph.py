@@ -130,3 +130,25 @@ def test_networkx_export_and_report():
     assert report["top_kp"][0]["name"].lower().startswith("adding fraction")
     assert report["kp_degree"]["max"] == 3
     nx.write_graphml(g, "/dev/null")
+
+
+def test_graphml_nodes_carry_seed_ids_as_provenance_with_a_cap(tmp_path):
+    """`seeds` holds seed ids (not a count), unambiguous for ids with spaces or quotes, at
+    most 100 of them; `seed_count` says how many seeds there are in all."""
+    import json
+
+    from clirun import graphgen
+
+    ids = [f'seed "{i:03d}" of a' for i in range(150)]
+    seeds, ann = tmp_path / "s.jsonl", tmp_path / "a.jsonl"
+    seeds.write_text("".join(json.dumps({"id": s, "question": f"What is {i} + {i}?"}) + "\n"
+                             for i, s in enumerate(ids)))
+    ann.write_text("".join(json.dumps({"seed_id": s, "topics": ["Arithmetic"],
+                                       "knowledge_points": ["Addition"] + (["Doubling"] if i % 50 == 0 else [])})
+                           + "\n" for i, s in enumerate(ids)))
+    graphgen("extract", seeds, "--from-annotations", ann, cwd=tmp_path)
+    graphgen("graph", "export", "-o", "g.graphml", cwd=tmp_path)
+    g = nx.read_graphml(tmp_path / "g.graphml")
+    arithmetic, doubling = g.nodes["topic:arithmetic"], g.nodes["kp:doubling"]
+    assert arithmetic["seed_count"] == 150 and json.loads(arithmetic["seeds"]) == sorted(ids)[:100]
+    assert doubling["seed_count"] == 3 and json.loads(doubling["seeds"]) == [ids[0], ids[50], ids[100]]

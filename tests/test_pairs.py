@@ -351,6 +351,21 @@ def test_graph_pairs_options():
     assert find_graph_pairs([], [])[0] == []
 
 
+def test_graph_pairs_count_seeds_without_candidates_apart_from_below_min():
+    _, stats = find_graph_pairs(GRAPH_SEEDS, GRAPH_EDGES)
+    assert stats.no_candidates == 1 and stats.below_min == 0  # s7: only a weak edge, no candidate
+    _, stats = find_graph_pairs(GRAPH_SEEDS, GRAPH_EDGES, GraphPairOptions(min_similarity=0.5))
+    # s2 (best 0.286), s4 and s5 (0.375) have candidates, all below 0.5; s7 still has none
+    assert stats.no_candidates == 1 and stats.below_min == 3
+    _, stats = find_graph_pairs(GRAPH_SEEDS, GRAPH_EDGES, GraphPairOptions(top_k=3))
+    # s4 and s5 have one candidate each: their two empty slots are short of candidates, not below min
+    assert stats.no_candidates == 1 and stats.below_min == 0
+    from graphgen.pairs import PairsReport
+
+    text = "\n".join(PairsReport(stats=stats).lines())
+    assert "0 below min similarity" in text and "no candidate at all for 1 of 7 seeds" in text
+
+
 def test_graph_pairs_scale():
     """10k seeds over a few hundred concepts, with popular concepts (speed lives in bench/bench_pairs.py)."""
     rng = random.Random(0)

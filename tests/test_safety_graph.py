@@ -18,7 +18,7 @@ def test_graphml_export_is_valid_xml_whatever_the_names_hold(tmp_path):
     g = nx.read_graphml(tmp_path / "g.graphml")  # raises on invalid XML
     names = {d["display_name"] for _, d in g.nodes(data=True)}
     assert "Addition[31m" in names and "Carrying" in names and "Sums " in names
-    assert all(d["seed_count"] >= 1 and set(d["seeds"].split()) <= {"a", "b"} for _, d in g.nodes(data=True))
+    assert all(d["seed_count"] >= 1 and set(json.loads(d["seeds"])) <= {"a", "b"} for _, d in g.nodes(data=True))
 
 
 def test_a_reply_with_a_huge_concept_name_is_a_recorded_failure_not_a_node(tmp_path, fake_llm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from itertools import islice
 from pathlib import Path
@@ -293,7 +294,7 @@ def test_copy_of_fixture_keeps_label(tmp_path):
     with pytest.raises(SeedInputError) as e:
         list(read_seeds(str(tmp_path / "seeds.jsonl")))
     assert str(e.value) == (
-        f"{tmp_path / 'seeds.jsonl'}:2: invalid JSON (Expecting ',' delimiter at col 31); "
+        f"{tmp_path / 'seeds.jsonl'}:2: invalid JSON (Expecting ',' delimiter: col 31); "
         "fix the line or pass --skip-invalid"
     )
 
@@ -302,3 +303,20 @@ def test_math_boxed_answer_and_bare_gsm8k_marker():
     boxed, bare = seeds_of(FIX / "math_original.jsonl")
     assert boxed.answer == "\\frac{1}{2}" and boxed.solution.startswith("We add")
     assert (bare.answer, bare.solution) == ("5", None)  # '#### 5' alone is no worked solution
+
+
+def test_json_error_text_has_no_doubled_words(tmp_path):
+    # json's messages for these end in "at" ("Unterminated string starting at"): the
+    # position follows after a colon, as in Python's own text, never as "at at col 25"
+    p = tmp_path / "seeds.jsonl"
+    p.write_text('{"id": "a", "question": "What is 1 + 1?"}\n{"id": "b", "question": "oops}')  # no newline: a control character
+    with pytest.raises(SeedInputError) as e:
+        list(read_seeds(p))
+    assert str(e.value).endswith(":2: invalid JSON (Unterminated string starting at: col 25); "
+                                 "fix the line or pass --skip-invalid")
+    q = tmp_path / "seeds.json"
+    q.write_text('[{"id": "a", "question": "oops}]')
+    with pytest.raises(SeedInputError) as e:
+        list(read_seeds(q))
+    assert "invalid JSON (Unterminated string starting at: line 1 col 26)" in str(e.value)
+    assert not re.search(r"\b(\w+) \1\b", str(e.value))
