@@ -116,7 +116,13 @@ class SentenceTransformerEmbedder(Embedder):
     @property
     def model(self):
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
+            import warnings
+
+            with warnings.catch_warnings():
+                # in Jupyter without ipywidgets, tqdm.auto (imported by the libraries) warns
+                # on import: their bars are off anyway (below), so the warning is noise
+                warnings.filterwarnings("ignore", message="IProgress not found")
+                from sentence_transformers import SentenceTransformer
 
             _quiet_library_progress()
             try:

@@ -618,6 +618,7 @@ class PairsInputs(BaseModel):
     seed_files: list[Path] = Field(
         default_factory=list, description="stored first, and only they are paired; empty: every stored seed")
     prefix_ids: bool = Field(False, description="seed_files: make native ids <source>-<id>")
+    quiet: bool = Field(False, description="no embedding progress bar")
 
 
 class PairsReport(StageReport):
@@ -676,7 +677,7 @@ def run(settings: Settings, store: GraphStore, inputs: PairsInputs) -> PairsRepo
             raise StageError("no seeds in the store: pass SEEDS files or run `graphgen extract` first")
         embedder = create_embedder(settings.embedding, settings.llm)
         with EmbeddingCache(cfg.embeddings_cache) as cache:
-            vectors = embed_texts([s.question for s in seeds], embedder, cache)
+            vectors = embed_texts([s.question for s in seeds], embedder, cache, progress=not inputs.quiet)
         pairs, report.stats = find_fusion_pairs(seeds, vectors, cfg.embedding)
     report.written = write_jsonl(pairs, inputs.output)
     report.elapsed_s = time.perf_counter() - t0
