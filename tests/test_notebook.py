@@ -61,7 +61,10 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
             if out.get("output_type") == "error":
                 found.append(f"cell {i} raised {out.get('ename')}: {out.get('evalue')}")
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                found.append(f"cell {i} wrote to stderr: {out.get('text', '')[:200]!r}")
+                # only the extract stage's field-map notice; no warnings, no progress bars
+                other = [line for line in out.get("text", "").splitlines() if not line.startswith("fields: ")]
+                if other:
+                    found.append(f"cell {i} wrote to stderr: {other[0][:200]!r}")
             text = output_text(out)
             found += [f"cell {i} shows {what}" for what, rx in forbidden.items() if rx.search(text)]
     return found
