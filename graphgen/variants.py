@@ -217,7 +217,7 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = ()) -> Itera
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+                    raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg}: col {exc.colno})") from None
                 if not isinstance(row, dict) or row.get("question_id") in (None, ""):
                     raise ValueError(f"{path}:{lineno}: not a code path row (no question_id)")
                 if str(row.get("style", "code")) != "code" or not _is_verified(row) or row.get("status", "ok") != "ok":

@@ -292,3 +292,12 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path):
     assert out.read_bytes() == b""
     run(settings(), None, VariantsInputs(paths=[paths], output=out, quiet=True))
     assert rows_of(out)
+
+
+def test_a_path_line_that_is_not_json_names_its_column(tmp_path):
+    # json's message ends in "at" here: the column follows a colon, never "at at"
+    bad = tmp_path / "paths.jsonl"
+    bad.write_text('{"question_id": "q", "text": "print(1)}\n', encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        list(read_sources([bad]))
+    assert str(e.value) == f"{bad}:1: not JSON (Invalid control character at: col 40)"
