@@ -78,12 +78,13 @@ def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight
 @click.option("--embedding-provider", type=click.Choice(["sentence-transformers", "openai"]), help="where embeddings come from [default sentence-transformers]")
 @click.option("--prefix-ids", is_flag=True, help="SEEDS: make native ids <source>-<id> (as `extract --prefix-ids`)")
 @click.option("--embeddings-cache", help="embedding cache file (per model and text) [default graphgen-embeddings.db]")
+@click.option("--quiet", is_flag=True, help="no embedding progress bar")
 @store_options
 @click.pass_context
 @friendly_errors
 def fusion_pairs(ctx, seeds, output, top_k, same_source, min_similarity, max_similarity, mutual_only, max_uses,
                  exact_threshold, graph_guided, max_overlap, embedding_model, embedding_provider, prefix_ids, embeddings_cache,
-                 **opts):
+                 quiet, **opts):
     """Pairs of related seeds to fuse (MathFusion), by embedding search or the concept graph.
 
     SEEDS (optional) are stored first and only they are paired; without SEEDS every seed in
@@ -105,7 +106,8 @@ def fusion_pairs(ctx, seeds, output, top_k, same_source, min_similarity, max_sim
         "embedding": {"model": embedding_model, "provider": embedding_provider},
     }
     settings = settings_from(ctx, sections=sections, **opts)
-    inputs = stage.PairsInputs(output=Path(output), seed_files=[Path(s) for s in seeds], prefix_ids=prefix_ids)
+    inputs = stage.PairsInputs(output=Path(output), seed_files=[Path(s) for s in seeds], prefix_ids=prefix_ids,
+                               quiet=quiet)
     with open_graph_store(settings, create=bool(seeds)) as store:
         report = stage.run(settings, store, inputs)
     echo_report(report)

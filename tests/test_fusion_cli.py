@@ -12,8 +12,9 @@ def _rows(path):
 
 def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
     graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
-    out = graphgen("sample", "fusion-pairs", "-o", "pairs.jsonl", "--same-source", "--mutual-only", cwd=tmp_path)
-    assert "search: exact" in out.stdout
+    out = graphgen("sample", "fusion-pairs", "-o", "pairs.jsonl", "--same-source", "--mutual-only", "--quiet",
+                   cwd=tmp_path)
+    assert "search: exact" in out.stdout and "embedding (" not in out.stderr  # 300 texts embedded, no bar
     pairs = _rows(tmp_path / "pairs.jsonl")
     source = lambda sid: sid.split("-")[0]  # noqa: E731
     assert pairs and all(source(p["seed_a"]) == source(p["seed_b"]) and p["seed_a"] != p["seed_b"] for p in pairs)
@@ -53,6 +54,8 @@ def test_graph_guided_pairs_bridge_related_concepts(tmp_path):
     graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
     out = graphgen("sample", "fusion-pairs", "-o", "gp.jsonl", "--graph-guided", "--max-overlap", "0.3", cwd=tmp_path)
     assert "search: graph" in out.stdout
+    # seeds that no strong edge links to another are "no candidate", not "below min similarity"
+    assert "0 below min similarity" in out.stdout and "no candidate at all for " in out.stdout
     pairs = _rows(tmp_path / "gp.jsonl")
     assert pairs and all(p["method"] == "graph" for p in pairs)
     concepts = {}
