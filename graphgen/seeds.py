@@ -541,6 +541,11 @@ def _fields_used(row: dict, fmap: FieldMap, seed: SeedQuestion, prefix_ids: bool
         question = f"{body!r} + {question}"
     used = {"question": question, "solution": name(fmap.solution, SOLUTION_FIELDS),
             "answer": name(fmap.answer, ANSWER_FIELDS)}
+    # the GSM8K and MATH rules (module docstring) fill one part from the other
+    if used["solution"] == "(none)" and seed.solution and used["answer"] != "(none)":
+        used["solution"] = f"{used['answer']} (a worked text ending in '#### N')"
+    elif used["answer"] == "(none)" and seed.answer and used["solution"] != "(none)":
+        used["answer"] = f"{used['solution']} (its last \\boxed{{}})"
     if _first_present(row, CHOICE_FIELDS):
         used["choices"] = repr(_first_present(row, CHOICE_FIELDS))
     id_name = fmap.id or _first_present(row, ID_FIELDS)

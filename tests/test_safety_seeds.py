@@ -175,3 +175,13 @@ def test_multiple_choice_seeds_keep_their_choices_and_the_field_map_is_shown(tmp
     assert first.endswith("Choices:\nA)30\nB)40\nC)45\nD)50\nE)60") and stored[first] == ("60 / 1.5 = 40", "B")
     second = next(q for q in stored if q.startswith("Which"))
     assert second.endswith("Choices:\nA) 4\nB) 6\nC) 7\nD) 9")
+
+
+def test_the_field_map_names_parts_filled_by_the_gsm8k_and_math_rules(tmp_path):
+    seeds = _write(tmp_path / "gsm.jsonl", [{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"}])
+    maths = _write(tmp_path / "math.jsonl", [{"problem": "Compute $2+3$.", "solution": "It is $\\boxed{5}$."}])
+    out = graphgen("extract", seeds, maths, "--dry-run", cwd=tmp_path)
+    assert f"{seeds}: question <- 'question', solution <- 'answer' (a worked text ending in '#### N'), " \
+           "answer <- 'answer'" in out.stderr
+    assert f"{maths}: question <- 'problem', solution <- 'solution', answer <- 'solution' (its last \\boxed{{}})" \
+        in out.stderr
