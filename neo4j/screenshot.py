@@ -6,7 +6,8 @@ cypher/graphgen.grass, run an exploration query from cypher/explore.cypher and s
 
     PYTHONPATH=. python neo4j/screenshot.py [--query concept_neighbourhood] [-o docs/neo4j-browser.png]
 
-Chromium is driven over the DevTools protocol (aiohttp's websocket client).
+Chromium is driven over the DevTools protocol by tests/chromium.py (the launcher the report
+tests use too).
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import itertools
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,9 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000"]
 
 
 def load_examples(store) -> str:
@@ -58,103 +51,46 @@ def load_examples(store) -> str:
     return topic.display_name
 
 
-class CDP:
-    def __init__(self, ws):
-        self.ws, self.ids = ws, itertools.count(1)
+async def drive(http: str, bolt: str, user: str, password: str, grass: str, query: str,
+                params: dict, out: Path) -> None:
+    from chromium import devtools_page  # tests/chromium.py: the one Chromium launcher
 
-    async def call(self, method: str, **params):
-        msg_id = next(self.ids)
-        await self.ws.send_json({"id": msg_id, "method": method, "params": params})
-        while True:
-            msg = await self.ws.receive_json()
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    async def js(self, expression: str):
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result.get("result", {}).get("value")
-
-    async def wait_js(self, expression: str, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await self.js(expression):
-                return True
-            await asyncio.sleep(0.5)
-        return False
-
-
-async def drive(chromium: str, http: str, bolt: str, user: str, password: str, grass: str, query: str,
-                params: dict, out: Path, profile: Path) -> None:
-    import aiohttp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                             f"--remote-debugging-port={port}", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        async with aiohttp.ClientSession() as http_client:
-            for _ in range(120):
-                try:
-                    async with http_client.get(f"http://127.0.0.1:{port}/json/list") as r:
-                        pages = [p for p in await r.json() if p.get("type") == "page"]
-                    if pages:
-                        break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.5)
-            else:
-                raise RuntimeError("chromium's DevTools endpoint did not come up")
-            async with http_client.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                cdp = CDP(ws)
-                await cdp.call("Page.enable")
-                await cdp.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000,
-                               deviceScaleFactor=1, mobile=False)
-                browser = f"{http}/browser/"
-                # open Browser with the query in the editor (?cmd=edit), log in
-                await cdp.call("Page.navigate",
-                               url=f"{browser}?dbms={quote(bolt)}&cmd=edit&arg={quote(query)}")
-                connected_js = ("document.body.innerText.includes('You are connected') || "
-                                "document.body.innerText.includes('Connected to Neo4j')")
-                await cdp.wait_js(f"{connected_js} || !!document.querySelector('[data-testid=\"connect\"]')", 90)
-                if not await cdp.js(connected_js):  # the login form, as a user sees it
-                    await fill(cdp, "[data-testid=\"username\"]", user)
-                    await fill(cdp, "[data-testid=\"password\"]", password)
-                    await cdp.js("document.querySelector('[data-testid=\"connect\"]').click(); true")
-                connected = await cdp.wait_js(connected_js, 90)
-                if not connected:
-                    raise RuntimeError("Browser did not connect to the server: "
-                                       + str(await cdp.js("document.body.innerText.slice(0, 500)")))
-                await asyncio.sleep(2)
-                # load the style as the docs tell users to: `:style` followed by the file
-                await run_in_editor(cdp, ":style " + " ".join(grass.split()))
-                for name, value in params.items():  # :param lines, run through the editor too
-                    await run_in_editor(cdp, f":param {name} => {json.dumps(value)}")
-                await run_in_editor(cdp, query)
-                ok = await cdp.wait_js("document.querySelectorAll('svg .node, [data-testid=\"graphCanvas\"] .node').length > 0", 60)
-                await asyncio.sleep(6)  # let the force layout settle
-                shot = await cdp.call("Page.captureScreenshot", format="png")
-                out.write_bytes(base64.b64decode(shot["data"]))
-                if not ok:
-                    raise RuntimeError(f"no graph drawn (screenshot saved anyway to {out})")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    async with devtools_page(1600, 1000) as cdp:
+        await cdp.call("Page.enable")
+        browser = f"{http}/browser/"
+        # open Browser with the query in the editor (?cmd=edit), log in
+        await cdp.call("Page.navigate", url=f"{browser}?dbms={quote(bolt)}&cmd=edit&arg={quote(query)}")
+        connected_js = ("document.body.innerText.includes('You are connected') || "
+                        "document.body.innerText.includes('Connected to Neo4j')")
+        await cdp.wait_js(f"{connected_js} || !!document.querySelector('[data-testid=\"connect\"]')", 90)
+        if not await cdp.js(connected_js):  # the login form, as a user sees it
+            await fill(cdp, "[data-testid=\"username\"]", user)
+            await fill(cdp, "[data-testid=\"password\"]", password)
+            await cdp.js("document.querySelector('[data-testid=\"connect\"]').click(); true")
+        if not await cdp.wait_js(connected_js, 90):
+            raise RuntimeError("Browser did not connect to the server: "
+                               + str(await cdp.js("document.body.innerText.slice(0, 500)")))
+        await asyncio.sleep(2)
+        # load the style as the docs tell users to: `:style` followed by the file
+        await run_in_editor(cdp, ":style " + " ".join(grass.split()))
+        for name, value in params.items():  # :param lines, run through the editor too
+            await run_in_editor(cdp, f":param {name} => {json.dumps(value)}")
+        await run_in_editor(cdp, query)
+        ok = await cdp.wait_js("document.querySelectorAll('svg .node, [data-testid=\"graphCanvas\"] .node').length > 0", 60)
+        await asyncio.sleep(6)  # let the force layout settle
+        shot = await cdp.call("Page.captureScreenshot", format="png")
+        out.write_bytes(base64.b64decode(shot["data"]))
+        if not ok:
+            raise RuntimeError(f"no graph drawn (screenshot saved anyway to {out})")
 
 
-async def fill(cdp: CDP, selector: str, text: str) -> None:
+async def fill(cdp, selector: str, text: str) -> None:
     """Type into an input as a user would (React sees real input events)."""
     await cdp.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.focus(); e.select(); }})()")
     await cdp.call("Input.insertText", text=text)
 
 
-async def run_in_editor(cdp: CDP, text: str) -> None:
+async def run_in_editor(cdp, text: str) -> None:
     """Replace the editor's content with `text` (via Monaco's model) and press Run."""
     await cdp.wait_js("!!document.querySelector('.monaco-editor')", 30)
     done = await cdp.js(
@@ -182,8 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--query", default="concept_neighbourhood", help="a query name from cypher/explore.cypher")
     ap.add_argument("-o", "--output", default=str(REPO / "docs" / "neo4j-browser.png"))
     args = ap.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         print("error: chromium not found (Debian: apt-get install chromium)", file=sys.stderr)
         return 1
 
@@ -202,9 +137,8 @@ def main(argv=None) -> int:
         params = {p: topic for p in q.params}
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="graphgen-chromium-") as profile:
-            asyncio.run(drive(chromium, server.http_uri, server.bolt_uri, server.user, server.password, cypher_file("graphgen.grass"),
-                              q.text + ";", params, out, Path(profile)))
+        asyncio.run(drive(server.http_uri, server.bolt_uri, server.user, server.password, cypher_file("graphgen.grass"),
+                          q.text + ";", params, out))
         print(f"wrote {out} ({args.query}, params {params})")
     finally:
         server.stop()
