@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from graphgen.config import EmbeddingSettings, LLMSettings
 from graphgen.errors import one_line
+from graphgen.progress import Progress
 from graphgen.sqlitedb import connect, migrate, transaction
 
 log = logging.getLogger(__name__)
@@ -371,11 +371,8 @@ def embed_texts(
         lengths = np.fromiter((len(texts[unique_first[j]]) for j in missing), dtype=np.int64, count=len(missing))
         missing = missing[np.argsort(-lengths, kind="stable")]
         step = chunk_size or max(1, embedder.batch_size) * 16
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(missing), desc=f"embedding ({embedder.key})", unit="text", file=sys.stderr)
+        # graphgen's one progress display: a bar on a terminal, plain lines in a log
+        bar = Progress(len(missing), f"embedding ({embedder.key})") if progress else None
         try:
             for start in range(0, len(missing), step):
                 idx = missing[start : start + step]
@@ -393,7 +390,7 @@ def embed_texts(
                 if cache is not None:
                     cache.put_many(embedder.key, [unique_hashes[j] for j in idx], vecs)
                 if bar is not None:
-                    bar.update(len(idx))
+                    bar.update(ok=True, n=len(idx))
         finally:
             if bar is not None:
                 bar.close()

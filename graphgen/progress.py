@@ -77,9 +77,10 @@ class Progress:
     def done(self) -> int:
         return self.tally.done - self.since.done
 
-    def update(self, *, ok: bool, cached: bool = False, tokens: int = 0, cost: float = 0.0) -> None:
-        """Count one finished unit here (for work not counted by an LLM client), and redraw."""
-        self.tally.record(LLMUsage(prompt_tokens=tokens, cost_usd=cost, cached=cached), ok)
+    def update(self, *, ok: bool, cached: bool = False, tokens: int = 0, cost: float = 0.0, n: int = 1) -> None:
+        """Count `n` finished units here (for work not counted by an LLM client), and redraw."""
+        for _ in range(n):
+            self.tally.record(LLMUsage(prompt_tokens=tokens, cost_usd=cost, cached=cached), ok)
         self.tick()
 
     def tick(self) -> None:

@@ -106,6 +106,7 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     embed_texts(["alpha", "beta"], CountingEmbedder(), EmbeddingCache(tmp_path / "e.db"), progress=True)
     out, err = capsys.readouterr()
     assert out == "" and "embedding" in err and "2/2" in err
+    assert "\r" not in err  # not a terminal: plain lines (graphgen.progress), no carriage-return bar
 
 
 def test_interrupted_run_keeps_finished_chunks(tmp_path):
