@@ -635,15 +635,19 @@ def run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> So
     write_jsonl(all_kept, out / "paths.jsonl")
     write_jsonl((verdicts[q.id] for q in questions), out / "verdicts.jsonl")
     failures = _failures(questions, done, failed_llm_path, rejects)
-    write_jsonl(failures, out / "failures.jsonl")
+    if failures:
+        write_jsonl(failures, out / "failures.jsonl")
+    else:  # derived from the record above, like paths and verdicts: none now means no file
+        (out / "failures.jsonl").unlink(missing_ok=True)
     if not failed_llm_path.stat().st_size:
         failed_llm_path.unlink()  # its content (none this run) is in failures.jsonl
     report.kept = len(all_kept)
     if store is not None:
         store.add_verdicts(verdicts[q.id] for q in questions)
     _summarise(report, questions, verdicts, done)
-    report.outputs = {"paths": str(out / "paths.jsonl"), "verdicts": str(out / "verdicts.jsonl"),
-                      "failures": str(out / "failures.jsonl")}
+    report.outputs = {"paths": str(out / "paths.jsonl"), "verdicts": str(out / "verdicts.jsonl")}
+    if failures:
+        report.outputs["failures"] = str(out / "failures.jsonl")
     report.elapsed_s = time.monotonic() - t0
     return report
 

@@ -315,3 +315,15 @@ def test_difficulty_aware_samples_more_for_hard_questions(fake_llm, tmp_path):
     assert v["hard"]["paths"] == 12 and v["hard"]["correct"] == 3 and len(v["hard"]["kept"]) == 3
     assert v["easy"]["paths"] == 4 and len(v["easy"]["kept"]) == 3
     assert fake_llm.stats()["ok"] == 16
+
+
+def test_no_failures_means_no_failures_file(fake_llm, tmp_path):
+    seeds = write_jsonl(tmp_path / "s.jsonl", [
+        {"id": "a", "question": "A {{fake: answer=4; cot=R,R; code=R,R}}", "answer": "4"}])
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "failures.jsonl").write_text('{"kind": "llm", "reason": "an earlier run"}\n', encoding="utf-8")
+    res = graphgen("solve", seeds, "-o", out, "--paths", "2", "--style", "both", cwd=tmp_path,
+                   env=cli_env(fake_llm.url))
+    assert rows(out / "verdicts.jsonl")[0]["correct"] == 4
+    assert not (out / "failures.jsonl").exists() and "failures:" not in res.stdout
