@@ -130,12 +130,13 @@ def pair_similarity(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _drop_above(X: np.ndarray, q: np.ndarray, S: np.ndarray, limit: float, delta: float) -> int:
     """Set S[i, j] = -inf where X[q[i]] . X[j] > limit; return how many. Entries within
     `delta` of the limit, where float32 cannot tell, are decided by `pair_similarity`."""
-    sure = S > limit + delta
-    r, c = np.nonzero((S > limit - delta) & ~sure)
-    over = pair_similarity(X, q[r], c) > limit
-    S[sure] = -np.inf
-    S[r[over], c[over]] = -np.inf
-    return int(np.count_nonzero(sure)) + int(np.count_nonzero(over))
+    flat = np.flatnonzero(S > limit - delta)  # 1-D: much faster than a 2-D nonzero
+    r, c = np.divmod(flat, S.shape[1])
+    over = S.ravel()[flat] > limit + delta
+    band = ~over
+    over[band] = pair_similarity(X, q[r[band]], c[band]) > limit
+    S.ravel()[flat[over]] = -np.inf
+    return int(np.count_nonzero(over))
 
 
 _RESCORE_CHUNK = 1 << 20  # candidate pairs rescored at once (bounds memory under mass ties)
@@ -155,21 +156,26 @@ def _topk_rows(X: np.ndarray, q: np.ndarray, S: np.ndarray, k: int, delta: float
     mask = S >= floor[:, None].astype(np.float32)
     out_j = np.full((B, k), -1, dtype=np.int64)
     out_s = np.full((B, k), -np.inf, dtype=np.float64)
-    ends = np.cumsum(np.count_nonzero(mask, axis=1))
-    a = 0
-    while a < B:
-        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + _RESCORE_CHUNK, side="right")))
-        r, c = np.nonzero(mask[a:b])
+    # usually ~k candidates a row; under mass ties, rescore a bounded number at a time
+    if np.count_nonzero(mask) <= _RESCORE_CHUNK:
+        parts = [(0, B)]
+    else:
+        ends = np.cumsum(np.count_nonzero(mask, axis=1))
+        parts, a = [], 0
+        while a < B:
+            b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + _RESCORE_CHUNK, side="right")))
+            parts.append((a, b))
+            a = b
+    for a, b in parts:
+        r, c = np.divmod(np.flatnonzero(mask[a:b]), m)
         r += a
         sim = pair_similarity(X, q[r], c)
         order = np.lexsort((c, -sim, r))
         r, c, sim = r[order], c[order], sim[order]
-        first = np.searchsorted(r, r, side="left")  # r is sorted: each row's first entry
-        rank = np.arange(len(r)) - first
+        rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")  # place within its row
         top = rank < k
         out_j[r[top], rank[top]] = c[top]
         out_s[r[top], rank[top]] = sim[top]
-        a = b
     return out_j, out_s
 
 

@@ -196,6 +196,19 @@ def brute_force_topk(X, k, max_similarity):
     return out
 
 
+def test_mass_ties_are_rescored_in_bounded_chunks_and_keep_the_lower_index():
+    # 1,200 copies of one vector: 1.4M tied candidates, more than one rescoring chunk
+    rng = np.random.default_rng(9)
+    v = rng.normal(size=16)
+    X = np.concatenate([np.tile(v, (1200, 1)), rng.normal(size=(50, 16))])
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    options = PairOptions(max_similarity=1.0, recall_sample=0)
+    for block in (None, 1, 333):
+        j, s = _exact_search(X, np.arange(len(X)), 2, options, None, block_rows=block)
+        assert j[:1200].tolist() == [[1, 2], [0, 2]] + [[0, 1]] * 1198
+        assert len(set(s[:1200].ravel().tolist())) == 1  # one exact value for every tied pair
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_ties_pick_the_same_neighbours_in_the_same_order_for_every_block_size(k):
     X = tied_set()
