@@ -9,7 +9,8 @@ Graph: 10,000 concepts (500 topics, 9,500 knowledge points) and 1,000,000 edges
 walk the same graph with the same semantics (1-2 topic steps, 1 topic->kp step, 0-4 kp
 steps, no revisits, steps proportional to count, starts proportional to frequency,
 duplicate combinations dropped). Peak memory is ru_maxrss, read after the vectorised part
-(before networkx and record objects exist) and at the end.
+(before networkx and record objects exist) and at the end. Coverage mode is timed against
+the plain stream in the same run, and its concept coverage compared at small n.
 """
 
 from __future__ import annotations
@@ -188,6 +189,30 @@ def main(argv: list[str] | None = None) -> None:
     mem_vec = peak_mib()
     print(f"  peak memory (ru_maxrss) so far: {mem_vec:,.0f} MiB")
     del wb
+
+    # coverage mode (rounds of 1, 2, 4, ... walks, then every coverage_interval) against the
+    # plain stream just timed, same n and seed; and concept coverage at a small n
+    st_cov = SampleStats()
+    gc.collect()
+    t0 = time.perf_counter()
+    wb = sample_walks(g, args.samples, seed=args.seed, options=WalkOptions(coverage=True), stats=st_cov)
+    t_cov = time.perf_counter() - t0
+    print(
+        f"coverage mode sample_walks: {len(wb):,} samples in {t_cov:.2f} s ({t_cov / t_vec:.2f}x the plain stream); "
+        f"coverage={st_cov.concepts_covered:,}/{st_cov.concepts_total:,} (plain {st.concepts_covered:,})"
+    )
+    del wb
+    for n_small in (200, 2000):
+        small = {}
+        for cov in (False, True):
+            s_st = SampleStats()
+            sample_walks(g, n_small, seed=args.seed, options=WalkOptions(coverage=cov), stats=s_st)
+            small[cov] = s_st
+        print(
+            f"  n={n_small:,}: concepts covered {small[False].concepts_covered:,} plain, "
+            f"{small[True].concepts_covered:,} with coverage; start topics {small[False].start_topics_used} -> "
+            f"{small[True].start_topics_used}"
+        )
 
     # exemplars: k=3 closest seeds by KP Jaccard among synthetic seeds (1-2 topics, 1-5 KPs
     # each, drawn by concept frequency), for a smaller run
