@@ -132,10 +132,10 @@ def _drop_above(X: np.ndarray, q: np.ndarray, S: np.ndarray, limit: float, delta
     `delta` of the limit, where float32 cannot tell, are decided by `pair_similarity`."""
     flat = np.flatnonzero(S > limit - delta)  # 1-D: much faster than a 2-D nonzero
     r, c = np.divmod(flat, S.shape[1])
-    over = S.ravel()[flat] > limit + delta
+    over = S.flat[flat] > limit + delta
     band = ~over
     over[band] = pair_similarity(X, q[r[band]], c[band]) > limit
-    S.ravel()[flat[over]] = -np.inf
+    S.flat[flat[over]] = -np.inf
     return int(np.count_nonzero(over))
 
 
