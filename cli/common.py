@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import signal
 import sqlite3
 import sys
@@ -150,11 +151,15 @@ def friendly_errors(f):
             raise click.ClickException(one_line(exc)) from None
         except (OSError, sqlite3.Error) as exc:
             hint = storage_hint(exc)
-            if hint is None:
+            where = getattr(exc, "filename", None)
+            if hint is None and not (isinstance(exc, OSError) and where):
                 raise
-            where = getattr(exc, "filename", None) or "a SQLite file (the workspace --db or the cache --cache)"
+            if where:  # name the file the user gave, not the temp file an atomic write used
+                where = re.sub(r"(^|/)\.([^/]+)\.tmp-\d+$", r"\1\2", str(where))
+            else:
+                where = "a SQLite file (the workspace --db or the cache --cache)"
             what = getattr(exc, "strerror", None) or one_line(exc)
-            raise click.ClickException(f"{where}: {what}; {hint}") from None
+            raise click.ClickException(f"{where}: {what}; {hint or 'check the path (its directory must exist and be writable)'}") from None
         except KeyboardInterrupt:
             what = "terminated (SIGTERM)" if _terminated else "interrupted"
             click.echo(f"\n{what}: finished work is saved; run the same command again to resume", err=True)

@@ -47,3 +47,13 @@ def test_samples_from_another_workspace_are_refused(tmp_path, fake_llm):
                         cwd=other, env=cli_env(fake_llm.url), check=False)
         _fails_with(proc, "which this workspace does not have", "another workspace")
     assert fake_llm.stats()["total"] == 0
+
+
+def test_an_output_path_that_cannot_exist_is_one_line_naming_it(tmp_path):
+    """/proc refuses new files (even for root): the error names the path the user gave, not the
+    temp file of the atomic write, and says what to check."""
+    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    for args in (["sample", "concepts", "-n", "5", "-o", "/proc/graphgen-x.jsonl"],
+                 ["graph", "export", "-o", "/proc/graphgen-g.graphml"]):
+        proc = graphgen(*args, cwd=tmp_path, check=False)
+        _fails_with(proc, args[-1] + ":", "check the path")
