@@ -26,10 +26,12 @@ NOTEBOOK = REPO / "notebooks" / "walkthrough.ipynb"
 FAKE_KEY = "sk-test-FAKE-KEY-7f3a9c1e5b"  # what cli_env gives the kernel
 
 
-def execute(nb: nbformat.NotebookNode, base_url: str) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel pointed at `base_url`, as a user in notebooks/ would."""
+def execute(nb: nbformat.NotebookNode, base_url: str, tmp: Path) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel pointed at `base_url`, as a user in notebooks/ would;
+    the notebook's workspace goes under `tmp` (its TMPDIR)."""
     NotebookClient(nb, timeout=300, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(env=cli_env(base_url))
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(
+        env=cli_env(base_url, TMPDIR=str(tmp)))
     return nb
 
 
@@ -80,8 +82,8 @@ def test_committed_notebook_has_clean_outputs_in_every_code_cell():
     assert "20 already done; 0 LLM calls" in text  # the resumed run paid nothing
 
 
-def test_notebook_runs_end_to_end_against_the_fake_server(fake_llm):
-    nb = execute(nbformat.read(NOTEBOOK, as_version=4), fake_llm.url)
+def test_notebook_runs_end_to_end_against_the_fake_server(fake_llm, tmp_path):
+    nb = execute(nbformat.read(NOTEBOOK, as_version=4), fake_llm.url, tmp_path)
     assert problems(nb) == []
     assert fake_llm.stats()["ok"] == 20 + 15
     recorded = nbformat.read(NOTEBOOK, as_version=4)
@@ -93,8 +95,8 @@ def record() -> None:
     """Execute the notebook against a fresh fake server and save it with its outputs."""
     from fake_openai import FakeServerProcess
 
-    with FakeServerProcess() as server:
-        nb = execute(nbformat.read(NOTEBOOK, as_version=4), server.url)
+    with FakeServerProcess() as server, tempfile.TemporaryDirectory() as tmp:
+        nb = execute(nbformat.read(NOTEBOOK, as_version=4), server.url, Path(tmp))
     found = problems(nb)
     if found:
         raise SystemExit("not recorded:\n  " + "\n  ".join(found))
