@@ -167,17 +167,10 @@ def canonicalize(ctx, output, apply_file, min_cosine, word_ratio, embeddings_cac
     """
     from graphgen import canonicalize as stage
 
-    settings = settings_from(ctx, **opts)
-    section = settings.canonicalize
-    for name, value in (("min_cosine", min_cosine), ("word_ratio", word_ratio)):
-        if value is not None:
-            setattr(section, name, value)
-    if embeddings_cache is not None:
-        section.embeddings_cache = None if embeddings_cache.lower() in ("off", "none") else Path(embeddings_cache)
+    sections = {"canonicalize": {"min_cosine": min_cosine, "word_ratio": word_ratio,
+                                 "embeddings_cache": embeddings_cache}}  # "off" disables it (config)
+    settings = settings_from(ctx, sections=sections, **opts)
     inputs = stage.CanonicalizeInputs(review=Path(output), apply=Path(apply_file) if apply_file else None)
     with open_graph_store(settings) as store:
-        try:
-            report = stage.run(settings, store, inputs)
-        except stage.CanonicalizeError as exc:
-            raise click.ClickException(str(exc)) from None
+        report = stage.run(settings, store, inputs)
     echo_report(report, as_json)

@@ -41,17 +41,12 @@ def report(ctx, output, as_json, samples, verdicts, filter_removed, stage_report
     """
     from graphgen import report as stage
 
-    settings = settings_from(ctx, **opts)
-    if top_topics is not None:
-        settings.report.top_topics = top_topics
+    settings = settings_from(ctx, sections={"report": {"top_topics": top_topics}}, **opts)
     target = Path(output) if output else (None if as_json else Path("report.html"))
     inputs = stage.ReportInputs(output=target, samples=[Path(p) for p in samples],
                                 verdicts=[Path(p) for p in verdicts],
                                 filter_removed=[Path(p) for p in filter_removed],
                                 stage_reports=[Path(p) for p in stage_report])
     with open_graph_store(settings) as store:
-        try:
-            result = stage.run(settings, store, inputs)
-        except stage.ReportError as exc:
-            raise click.ClickException(str(exc)) from None
+        result = stage.run(settings, store, inputs)
     echo_report(result, as_json)

@@ -48,7 +48,7 @@ from graphgen.graph import build_graph, rebuild
 from graphgen.jsonl import write_lines
 from graphgen.normalize import canonical_name
 from graphgen.records import Concept, ConceptKind, ConceptMerge
-from graphgen.stage import StageReport
+from graphgen.stage import StageError, StageReport
 from graphgen.store.base import GraphStore
 
 _STOP = {"the", "a", "an", "of", "and", "in", "to", "for", "with", "on", "by", "from", "its",
@@ -58,7 +58,7 @@ _KINDS = {k.value for k in ConceptKind}
 HEADER = ["alias", "canonical", "similarity", "words", "alias_frequency", "canonical_frequency"]
 
 
-class CanonicalizeError(ValueError):
+class CanonicalizeError(StageError, ValueError):
     """A review file that cannot be applied: `file:line: problem`."""
 
 

@@ -373,6 +373,15 @@ _ENV: dict[str, tuple[str, str]] = {
 }
 
 
+# Settings a word turns off (None): caches disabled, bounds lifted.
+_OFF_MEANS_NONE: dict[tuple[str, str], tuple[str, ...]] = {
+    ("llm", "cache_path"): ("off", "none", "false", "0"),
+    ("canonicalize", "embeddings_cache"): ("off", "none", "false", "0"),
+    ("llm", "job_timeout"): ("off", "none"),
+    ("llm", "job_tokens"): ("off", "none"),
+}
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -416,11 +425,9 @@ def load_settings(
             from_env.setdefault(section, {})[key] = env[var]
     file_layer, env_layer, flag_layer = (_uri_selects_neo4j(x) for x in (data, from_env, overrides or {}))
     data = _merge(_merge(file_layer, env_layer), flag_layer)
-    if str(data.get("llm", {}).get("cache_path", "")).lower() in ("off", "none", "false", "0"):
-        data["llm"]["cache_path"] = None
-    for bound in ("job_timeout", "job_tokens"):  # "off" lifts a bound
-        if str(data.get("llm", {}).get(bound, "")).lower() in ("off", "none"):
-            data["llm"][bound] = None
+    for (section, key), words in _OFF_MEANS_NONE.items():  # from any layer, flags included
+        if str(data.get(section, {}).get(key, "")).lower() in words:
+            data[section][key] = None
     settings = Settings.model_validate(data)
     from graphgen.scrub import remember_secret
 

@@ -37,14 +37,14 @@ from graphgen.errors import one_line
 from graphgen.graph import graph_report
 from graphgen.jsonl import atomic_path, read_jsonl
 from graphgen.records import Concept, ConceptEdge, ConceptKind
-from graphgen.stage import StageReport
+from graphgen.stage import StageError, StageReport
 from graphgen.store.base import GraphStore
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class ReportError(ValueError):
+class ReportError(StageError, ValueError):
     """An input file the report cannot read: `file:line: problem`."""
 
 

@@ -19,6 +19,13 @@ def test_precedence_file_env_flags(tmp_path):
     assert (s.llm.model, s.llm.rpm) == ("from-flag", 100)  # a flag left unset changes nothing
 
 
+def test_off_disables_the_canonicalize_embedding_cache_from_a_flag_or_the_file(tmp_path):
+    assert load_settings(None, env={}, overrides={"canonicalize": {"embeddings_cache": "off"}}).canonicalize.embeddings_cache is None
+    (tmp_path / "g.toml").write_text('[canonicalize]\nembeddings_cache = "none"\n')
+    assert load_settings(tmp_path / "g.toml", env={}).canonicalize.embeddings_cache is None
+    assert load_settings(None, env={}).canonicalize.embeddings_cache is not None
+
+
 def test_neo4j_uri_selects_neo4j_and_cache_off(tmp_path):
     s = load_settings(None, env={"NEO4J_URI": "bolt://h:7687", "GRAPHGEN_CACHE": "off"})
     assert s.store.kind == "neo4j" and s.llm.cache_path is None
