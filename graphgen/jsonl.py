@@ -89,11 +89,6 @@ def sync(fh: IO) -> None:
     os.fsync(fh.fileno())
 
 
-def count_lines(path: Path) -> int:
-    with Path(path).open("rb") as fh:
-        return sum(1 for _ in fh)
-
-
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temp path (`.<name>.tmp-<pid>` beside `path`) that replaces `path` when the block
