@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,3 +36,14 @@ def graphgen(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bo
 def popen(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "graphgen_cli", *map(str, args)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def example_workspace(cwd: Path) -> Path:
+    """A workspace in `cwd` holding the 300 example seeds and their hand-written concepts."""
+    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=cwd)
+    return cwd
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    """The rows of a JSONL file (blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -9,17 +9,12 @@ import signal
 import time
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, popen
-
-
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen, jsonl_rows, popen
 
 
 @pytest.fixture
 def ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
-    return tmp_path
+    return example_workspace(tmp_path)
 
 
 def _config(ws, **engine):
@@ -49,7 +44,7 @@ def test_batch_run_gives_the_online_rows_at_half_the_price(ws, fake_llm):
     assert stats["batches_created"] == 3 and stats["batch_requests"] == 45  # chunks of at most 20
     assert "batches: 3 submitted, 0 in progress, 3 done" in out.stderr
     key = lambda r: (r["id"], r["question"], r["answer"], r["sample_id"], tuple(r["concept_ids"]))  # noqa: E731
-    assert sorted(map(key, _rows(ws / "batch.jsonl"))) == sorted(map(key, _rows(ws / "online.jsonl")))
+    assert sorted(map(key, jsonl_rows(ws / "batch.jsonl"))) == sorted(map(key, jsonl_rows(ws / "online.jsonl")))
     cost = lambda text: float(text.split("$")[1].split()[0])  # noqa: E731
     assert cost(out.stdout) == pytest.approx(cost(online.stdout) / 2, abs=1e-4)  # printed to 4 places
     # the replies went into the cache: a rerun in a fresh workspace copy sends nothing
@@ -70,14 +65,14 @@ def test_failed_and_invalid_batch_replies_are_asked_again_online(ws, fake_llm):
     assert "30 rows written, 0 failed" in out.stdout
     stats = fake_llm.stats()
     assert stats["batch_requests"] == 30 and stats["total"] == 30 + 5  # 5 asked again online
-    assert len({r["id"] for r in _rows(ws / "gen.jsonl")}) == 30
+    assert len({r["id"] for r in jsonl_rows(ws / "gen.jsonl")}) == 30
 
     fake_llm.reset()
     graphgen("sample", "concepts", "-n", "4", "-o", "samples.jsonl", "--seed", "4", cwd=ws)
     fake_llm.script([{"invalid_schema": True, "times": 100}])
     out = _generate(ws, env, "bad.jsonl", "--batch", "--quiet")
     assert "0 rows written, 4 failed" in out.stdout
-    failed = _rows(ws / "bad.failed.jsonl")
+    failed = jsonl_rows(ws / "bad.failed.jsonl")
     assert len(failed) == 4 and all(f["error"].startswith("schema validation failed") and f["raw"] for f in failed)
     assert all(f["sample_id"] and f["concept_ids"] for f in failed)  # lineage kept on failures too
 
@@ -115,7 +110,7 @@ def test_killed_while_a_batch_runs_resumes_polling_without_resubmitting(ws, fake
     assert "40 rows written, 0 failed" in out.stdout
     stats = fake_llm.stats()
     assert stats["batches_created"] == 3 and stats["batch_requests"] == 40  # nothing submitted twice
-    rows = _rows(ws / "gen.jsonl")
+    rows = jsonl_rows(ws / "gen.jsonl")
     assert len(rows) == 40 and len({r["id"] for r in rows}) == 40
 
 
@@ -132,7 +127,7 @@ def test_an_endpoint_without_a_batch_api_is_one_line_and_loses_nothing(ws, fake_
     assert len(err) == 1 and "does not accept Batch API requests" in err[0] and "run without --batch" in err[0]
     assert (ws / "gen.jsonl").read_text() == before
     out = _generate(ws, env, "gen.jsonl", "--quiet")  # the online path picks up the rest
-    assert "already done" in out.stdout and len(_rows(ws / "gen.jsonl")) == 6
+    assert "already done" in out.stdout and len(jsonl_rows(ws / "gen.jsonl")) == 6
 
 
 def test_extract_through_the_batch_api(tmp_path, fake_llm):
@@ -158,6 +153,6 @@ def test_solve_through_the_batch_api_gives_the_online_verdicts(tmp_path, fake_ll
 
     def verdicts(d):
         return {r["question_id"]: (r["paths"], r["correct"], r["votes"], sorted(r["kept"]))
-                for r in _rows(tmp_path / d / "verdicts.jsonl")}
+                for r in jsonl_rows(tmp_path / d / "verdicts.jsonl")}
 
     assert verdicts("batched") == verdicts("online") and len(verdicts("online")) == len(SEEDS)

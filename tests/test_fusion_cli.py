@@ -3,11 +3,7 @@
 import json
 import sqlite3
 
-from clirun import EXAMPLES, cli_env, graphgen
-
-
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
 
 
 def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
@@ -15,13 +11,13 @@ def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
     out = graphgen("sample", "fusion-pairs", "-o", "pairs.jsonl", "--same-source", "--mutual-only", "--quiet",
                    cwd=tmp_path)
     assert "search: exact" in out.stdout and "embedding (" not in out.stderr  # 300 texts embedded, no bar
-    pairs = _rows(tmp_path / "pairs.jsonl")
+    pairs = jsonl_rows(tmp_path / "pairs.jsonl")
     source = lambda sid: sid.split("-")[0]  # noqa: E731
     assert pairs and all(source(p["seed_a"]) == source(p["seed_b"]) and p["seed_a"] != p["seed_b"] for p in pairs)
     assert all(0 < p["similarity"] <= 0.98 for p in pairs)
     # embeddings are cached: a second run embeds nothing and gives the same pairs
     graphgen("sample", "fusion-pairs", "-o", "pairs2.jsonl", "--same-source", "--mutual-only", cwd=tmp_path)
-    assert _rows(tmp_path / "pairs2.jsonl") == pairs
+    assert jsonl_rows(tmp_path / "pairs2.jsonl") == pairs
 
     pairs = pairs[:4]
     (tmp_path / "few.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
@@ -29,7 +25,7 @@ def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
     out = graphgen("generate", "fusion", "--pairs", "few.jsonl", "-o", "fused.jsonl", "--strategy", "all", "--quiet",
                    cwd=tmp_path, env=env)
     assert "12 rows written" in out.stdout and "sequential 4" in out.stdout
-    rows = _rows(tmp_path / "fused.jsonl")
+    rows = jsonl_rows(tmp_path / "fused.jsonl")
     assert {r["strategy"] for r in rows} == {"sequential", "parallel", "conditional"}
     by_pair = {p["id"]: p for p in pairs}
     for r in rows:
@@ -56,7 +52,7 @@ def test_graph_guided_pairs_bridge_related_concepts(tmp_path):
     assert "search: graph" in out.stdout
     # seeds that no strong edge links to another are "no candidate", not "below min similarity"
     assert "0 below min similarity" in out.stdout and "no candidate at all for " in out.stdout
-    pairs = _rows(tmp_path / "gp.jsonl")
+    pairs = jsonl_rows(tmp_path / "gp.jsonl")
     assert pairs and all(p["method"] == "graph" for p in pairs)
     concepts = {}
     for line in (EXAMPLES / "annotations.jsonl").read_text().splitlines():

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, popen
+from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows, popen
 
 
 @pytest.fixture
@@ -15,15 +15,11 @@ def example_ws(tmp_path):
     return tmp_path
 
 
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def test_sample_is_reproducible_and_deduplicated(example_ws):
     out = graphgen("sample", "concepts", "-n", "200", "-o", "a.jsonl", "--seed", "3", cwd=example_ws)
     graphgen("sample", "concepts", "-n", "200", "-o", "b.jsonl", "--seed", "3", cwd=example_ws)
     graphgen("sample", "concepts", "-n", "200", "-o", "c.jsonl", "--seed", "4", cwd=example_ws)
-    a, b, c = (_rows(example_ws / f) for f in ("a.jsonl", "b.jsonl", "c.jsonl"))
+    a, b, c = (jsonl_rows(example_ws / f) for f in ("a.jsonl", "b.jsonl", "c.jsonl"))
     assert a == b and a != c
     assert len(a) == 200 and len({r["id"] for r in a}) == 200
     assert "duplicate combinations dropped" in out.stdout and "coverage:" in out.stdout
@@ -33,7 +29,7 @@ def test_sample_is_reproducible_and_deduplicated(example_ws):
         assert 1 <= len(r["exemplar_seed_ids"]) <= 3
 
 
-def test_generate_resume_after_kill_gives_the_same_rows(example_ws, fake_llm):
+def test_generate_resume_after_kill_gives_the_samejsonl_rows(example_ws, fake_llm):
     graphgen("sample", "concepts", "-n", "150", "-o", "samples.jsonl", "--seed", "1", cwd=example_ws)
     env = cli_env(fake_llm.url)
     # the uninterrupted run in a copy of the workspace: the store is the system of record, and
@@ -41,7 +37,7 @@ def test_generate_resume_after_kill_gives_the_same_rows(example_ws, fake_llm):
     shutil.copy(example_ws / "graphgen.db", example_ws / "whole.db")
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "whole.jsonl", "--quiet", "--cache", "off",
              "--db", "whole.db", cwd=example_ws, env=env)
-    whole = {r["id"]: (r["question"], r["answer"], r["sample_id"]) for r in _rows(example_ws / "whole.jsonl")}
+    whole = {r["id"]: (r["question"], r["answer"], r["sample_id"]) for r in jsonl_rows(example_ws / "whole.jsonl")}
     assert len(whole) == 150
 
     fake_llm.set_latency(100)
@@ -54,14 +50,14 @@ def test_generate_resume_after_kill_gives_the_same_rows(example_ws, fake_llm):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(0.5)  # let the server finish (and count) requests the killed process left in flight
-    before = len(_rows(part))
+    before = len(jsonl_rows(part))
     assert 20 <= before < 150
     paid = fake_llm.stats()["ok"]
     out = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", part.name, "--quiet",
                    "--cache", "resume-cache.db", cwd=example_ws, env=env)
     assert f"{before} already done" in out.stdout
-    resumed = {r["id"]: (r["question"], r["answer"], r["sample_id"]) for r in _rows(part)}
-    assert resumed == whole and len(_rows(part)) == 150  # same set, no duplicates
+    resumed = {r["id"]: (r["question"], r["answer"], r["sample_id"]) for r in jsonl_rows(part)}
+    assert resumed == whole and len(jsonl_rows(part)) == 150  # same set, no duplicates
     assert fake_llm.stats()["ok"] - paid <= 150 - before  # finished rows were not paid again
 
 
@@ -72,14 +68,14 @@ def test_shards_are_disjoint_and_merge_to_the_whole(example_ws, fake_llm):
     for i in range(3):
         graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", f"g.{i}.jsonl", "--shard", f"{i}/3",
                  "--quiet", cwd=example_ws, env=env)
-        ids.append({r["id"] for r in _rows(example_ws / f"g.{i}.jsonl")})
+        ids.append({r["id"] for r in jsonl_rows(example_ws / f"g.{i}.jsonl")})
     assert all(ids) and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert sum(map(len, ids)) == 90
     # merged export (a shard given twice must not duplicate rows)
     out = graphgen("export", "g.0.jsonl", "g.1.jsonl", "g.2.jsonl", "g.0.jsonl", "-o", "train.jsonl",
                    "--layout", "chatml", cwd=example_ws)
     assert "wrote 90 rows" in out.stdout
-    rows = _rows(example_ws / "train.jsonl")
+    rows = jsonl_rows(example_ws / "train.jsonl")
     assert {r["metadata"]["id"] for r in rows} == ids[0] | ids[1] | ids[2]
     assert rows[0]["messages"][-1]["role"] == "assistant"
 
@@ -91,12 +87,12 @@ def test_failed_generations_are_kept_with_reason(example_ws, fake_llm):
     out = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--quiet",
                    "--concurrency", "1", cwd=example_ws, env=env)
     assert "0 rows written, 5 failed" in out.stdout
-    failed = _rows(example_ws / "gen.failed.jsonl")
+    failed = jsonl_rows(example_ws / "gen.failed.jsonl")
     assert len(failed) == 5 and all(f["status"] == "failed" and f["error"] and f["raw"] for f in failed)
     fake_llm.reset()
     out = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--quiet", cwd=example_ws, env=env)
     assert "5 rows written, 0 failed" in out.stdout and "0 already done" in out.stdout
-    assert _rows(example_ws / "gen.failed.jsonl") == failed  # the first run's failures are kept
+    assert jsonl_rows(example_ws / "gen.failed.jsonl") == failed  # the first run's failures are kept
 
 
 def test_export_from_store_in_every_format(example_ws, fake_llm):
@@ -126,7 +122,7 @@ def test_generate_dry_run_prices_only_what_is_left(example_ws, fake_llm):
     assert fake_llm.stats()["total"] == 0
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--shard", "0/2", "--quiet",
              "--model", "gpt-4o-mini", cwd=example_ws, env=env)  # the model is part of a row's id
-    done = len(_rows(example_ws / "gen.jsonl"))
+    done = len(jsonl_rows(example_ws / "gen.jsonl"))
     after = dry()
     assert after["already_done"] == done and after["calls"] == 30 - done
     assert dry("--shard", "1/2")["calls"] == 30 - done  # shard 1 is exactly what is left

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
 
 pytestmark = pytest.mark.neo4j
 
@@ -14,10 +14,6 @@ def _env(conn, fake_llm=None, **extra):
     if conn.database:
         env["NEO4J_DATABASE"] = conn.database
     return env
-
-
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_extract_sample_generate_fuse_on_neo4j(tmp_path, neo4j_clean, fake_llm):
@@ -36,10 +32,10 @@ def test_extract_sample_generate_fuse_on_neo4j(tmp_path, neo4j_clean, fake_llm):
 
     graphgen("sample", "concepts", "-n", "20", "-o", "samples.jsonl", "--seed", "2", cwd=tmp_path, env=env)
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--quiet", cwd=tmp_path, env=env)
-    assert len(_rows(tmp_path / "gen.jsonl")) == 20
+    assert len(jsonl_rows(tmp_path / "gen.jsonl")) == 20
 
     graphgen("sample", "fusion-pairs", "-o", "pairs.jsonl", cwd=tmp_path, env=env)
-    pairs = _rows(tmp_path / "pairs.jsonl")[:3]
+    pairs = jsonl_rows(tmp_path / "pairs.jsonl")[:3]
     (tmp_path / "few.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     graphgen("generate", "fusion", "--pairs", "few.jsonl", "-o", "fused.jsonl", "--strategy", "parallel", "--quiet",
              cwd=tmp_path, env=env)
@@ -56,7 +52,7 @@ def test_extract_sample_generate_fuse_on_neo4j(tmp_path, neo4j_clean, fake_llm):
     sqlite_env = cli_env(None)
     graphgen("sample", "concepts", "-n", "20", "-o", "samples-sqlite.jsonl", "--seed", "2", "--db", "pulled.db",
              cwd=tmp_path, env=sqlite_env)
-    assert _rows(tmp_path / "samples-sqlite.jsonl") == _rows(tmp_path / "samples.jsonl")
+    assert jsonl_rows(tmp_path / "samples-sqlite.jsonl") == jsonl_rows(tmp_path / "samples.jsonl")
     stats_sqlite = json.loads(graphgen("graph", "stats", "--json", "--db", "pulled.db", cwd=tmp_path, env=sqlite_env).stdout)
     assert {k: stats_sqlite[k] for k in ("seeds", "concepts", "edges", "generated")} == \
         {k: stats[k] for k in ("seeds", "concepts", "edges")} | {"generated": 23}

@@ -1,7 +1,6 @@
 """The Ray engine on a real two-node Ray cluster on loopback (tests/ray_fixtures.py): the same
 rows as the single-process run, a worker killed mid-run, and the faults a user meets."""
 
-import json
 import os
 import shutil
 import signal
@@ -10,20 +9,15 @@ import textwrap
 import time
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, popen
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen, jsonl_rows, popen
 from ray_fixtures import ray_cluster  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
 
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 @pytest.fixture
 def ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
-    return tmp_path
+    return example_workspace(tmp_path)
 
 
 def _repeated(stats) -> int:
@@ -46,8 +40,8 @@ def test_generation_on_ray_gives_the_rows_of_the_single_process_run(ws, fake_llm
                    "--ray", ray_cluster.address, cwd=ws, env=env)
     assert "120 rows written, 0 failed" in out.stdout
     assert "on Ray: 2 tasks at once" in out.stderr
-    local = {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"]) for r in _rows(ws / "local.jsonl")}
-    ray_rows = _rows(ws / "ray.jsonl")
+    local = {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"]) for r in jsonl_rows(ws / "local.jsonl")}
+    ray_rows = jsonl_rows(ws / "ray.jsonl")
     assert len(ray_rows) == 120 and {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"])
                                      for r in ray_rows} == local
     assert fake_llm.stats()["ok"] == 120 and _repeated(fake_llm.stats()) == 0
@@ -87,7 +81,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(ws, f
     shutil.copy(ws / "graphgen.db", ws / "fresh.db")
     graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "local.jsonl", "--quiet", "--cache", "off",
              "--db", "local.db", cwd=ws, env=env)
-    local = {r["id"] for r in _rows(ws / "local.jsonl")}
+    local = {r["id"] for r in jsonl_rows(ws / "local.jsonl")}
     fake_llm.reset()
     fake_llm.set_latency(60)
     (ws / "graphgen.toml").write_text("[engine]\nblock_size = 60\n")
@@ -106,7 +100,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(ws, f
     stdout, stderr = proc.communicate(timeout=300)
     assert killed is not None, f"no task ran on the second node to kill:\n{stderr[-2000:]}"
     assert proc.returncode == 0, stderr[-3000:]
-    rows = _rows(ws / "ray.jsonl")
+    rows = jsonl_rows(ws / "ray.jsonl")
     assert {r["id"] for r in rows} == local and len(rows) == 240  # nothing lost, nothing twice
     stats = fake_llm.stats()
     assert _repeated(stats) <= 4, stats  # at most what the killed task had in flight

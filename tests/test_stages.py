@@ -4,7 +4,7 @@ gives; graphgen.toml stage sections drive a run and flags override them; stores 
 import json
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
 
 from graphgen import export, extract, pairs, sample
 from graphgen.config import load_settings
@@ -19,10 +19,6 @@ def ws(tmp_path_factory):
     path = tmp_path_factory.mktemp("ws")
     graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=path)
     return path
-
-
-def _rows(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_library_run_equals_the_cli(ws, tmp_path):
@@ -43,15 +39,15 @@ def test_toml_sections_drive_the_run_and_flags_override_them(ws, tmp_path):
                                       '[pairs]\nmethod = "graph"\n[pairs.graph]\nmax_overlap = 0.2\n')
     try:
         graphgen("sample", "concepts", "-n", "20", "-o", tmp_path / "a.jsonl", cwd=ws)
-        rows = _rows(tmp_path / "a.jsonl")
+        rows = jsonl_rows(tmp_path / "a.jsonl")
         assert all(r["exemplar_seed_ids"] == [] for r in rows)  # [sample] exemplars = 0
         assert any(len(r["knowledge_points"]) == 3 for r in rows)  # 1 + 2 kp steps where not stuck
         graphgen("sample", "concepts", "-n", "20", "-o", tmp_path / "b.jsonl", "--exemplars", "2", cwd=ws)
-        assert all(1 <= len(r["exemplar_seed_ids"]) <= 2 for r in _rows(tmp_path / "b.jsonl"))  # the flag wins
+        assert all(1 <= len(r["exemplar_seed_ids"]) <= 2 for r in jsonl_rows(tmp_path / "b.jsonl"))  # the flag wins
         out = graphgen("sample", "fusion-pairs", "-o", tmp_path / "p.jsonl", cwd=ws)
         assert "search: graph" in out.stdout  # [pairs] method = "graph", no --graph-guided flag
         loose = graphgen("sample", "fusion-pairs", "-o", tmp_path / "p2.jsonl", "--max-overlap", "0.5", cwd=ws)
-        assert "search: graph" in loose.stdout and _rows(tmp_path / "p2.jsonl") != _rows(tmp_path / "p.jsonl")
+        assert "search: graph" in loose.stdout and jsonl_rows(tmp_path / "p2.jsonl") != jsonl_rows(tmp_path / "p.jsonl")
     finally:
         (ws / "graphgen.toml").unlink()
 
@@ -115,7 +111,7 @@ def test_export_stage_takes_its_layout_from_settings(ws, tmp_path, fake_llm):
     settings = load_settings(None, env={}, overrides={"export": {"layout": "alpaca"}})
     report = export.run(settings, None, export.ExportInputs(inputs=[ws / "four.gen.jsonl"], output=tmp_path / "a.jsonl"))
     assert report.summary.written == 4 and report.lines()[0].endswith("(jsonl, alpaca); 0 failed rows left out")
-    assert {"instruction", "output"} <= set(_rows(tmp_path / "a.jsonl")[0])
+    assert {"instruction", "output"} <= set(jsonl_rows(tmp_path / "a.jsonl")[0])
 
 
 EX = [Extraction(seed_id="s1", topics=["Algebra"], knowledge_points=["Linear equations", "Slopes"]),
