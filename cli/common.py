@@ -38,7 +38,7 @@ def llm_options(f):
     """Endpoint, model and limits for commands that call an LLM."""
     for decorator in reversed([
         click.option("--base-url", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL] (key: env OPENAI_API_KEY)"),
-        click.option("--model", help="model name [env GRAPHGEN_MODEL; default gpt-4o-mini]"),
+        click.option("--model", help="model name, or a GGUF file that graphgen serves with llama.cpp for the run (needs graphgen[local]) [env GRAPHGEN_MODEL; default gpt-4o-mini]"),
         click.option("--concurrency", type=int, help="requests in flight [env GRAPHGEN_CONCURRENCY; default 16]"),
         click.option("--rpm", type=int, help="requests per minute limit [env GRAPHGEN_RPM]"),
         click.option("--tpm", type=int, help="tokens per minute limit [env GRAPHGEN_TPM]"),

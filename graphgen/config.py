@@ -70,10 +70,28 @@ class LLMSettings(BaseModel):
         description="how to send the schema in json_object mode: llama.cpp puts it in response_format.schema, "
                     "vllm in guided_json, ollama in format; none = only in the prompt; auto = ask GET /models")
     cache_path: Path | None = Field(Path("graphgen-cache.db"), description="None disables the cache")
+    local_model: Path | None = Field(
+        None, description="a GGUF file: graphgen serves it with llama.cpp (xllamacpp) for the run; "
+                          "a --model ending in .gguf does the same")
+    local_threads: int | None = Field(None, ge=1, description="llama.cpp threads [default: the idle cores, 1-8]")
+    local_slots: int | None = Field(None, ge=1, description="llama.cpp slots (requests decoded together) [default 2]")
+    local_ctx: int | None = Field(None, ge=512, description="context tokens per slot [default 4096]")
+    fit_to_server: bool = Field(
+        True, description="ask the server what it is (llama.cpp /props and /slots, vLLM and Ollama model info) "
+                          "and fit concurrency, timeouts and token budgets to it, except settings given explicitly")
     prices: dict[str, Price] = Field(default_factory=dict)
 
     def price_for(self, model: str) -> Price | None:
         return self.prices.get(model) or DEFAULT_PRICES.get(model)
+
+    @model_validator(mode="after")
+    def _gguf_model_is_local(self) -> "LLMSettings":
+        """`model = "./m.gguf"` means: serve that file locally; rows record its stem."""
+        if self.local_model is None and str(self.model).lower().endswith(".gguf"):
+            self.local_model = Path(self.model)
+        if self.local_model is not None and (self.model == "gpt-4o-mini" or str(self.model).lower().endswith(".gguf")):
+            self.model = Path(self.local_model).stem
+        return self
 
 
 class StoreSettings(BaseModel):
@@ -360,6 +378,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "GRAPHGEN_STRUCTURED_OUTPUT": ("llm", "structured_output"),
     "GRAPHGEN_JSON_OBJECT_SCHEMA": ("llm", "json_object_schema"),
     "GRAPHGEN_CACHE": ("llm", "cache_path"),
+    "GRAPHGEN_LOCAL_MODEL": ("llm", "local_model"),
     "GRAPHGEN_STORE": ("store", "kind"),
     "GRAPHGEN_DB": ("store", "path"),
     "NEO4J_URI": ("store", "neo4j_uri"),

@@ -110,6 +110,14 @@ class LLMClient:
     OpenAI-compatible one: "auto" (aiohttp when installed), "aiohttp" or "httpx"."""
 
     def __init__(self, settings: LLMSettings, *, transport: Transport | str = "auto"):
+        if settings.local_model is not None and isinstance(transport, str):
+            from graphgen.llm.local import shared_server
+
+            settings = settings.model_copy(update={"base_url": shared_server(settings).url})
+        if settings.fit_to_server and settings.base_url and isinstance(transport, str):
+            from graphgen.llm.serverinfo import fit_cached
+
+            settings = fit_cached(settings)
         self.settings = settings
         self.model = settings.model
         key = settings.api_key
