@@ -7,6 +7,7 @@ a model and its schema drift apart.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Literal, get_args
 
@@ -214,17 +215,35 @@ class RejectedRow(BaseModel):
 
 
 class CotSolution(BaseModel):
-    """What the LLM returns for a `cot` path: steps in prose, final answer in \\boxed{}."""
+    """What the LLM returns for a `cot` path: steps in prose, final answer in \\boxed{}.
+
+    Asked as free text (`from_text`), not JSON: a small model asked to put its reasoning
+    inside a JSON string answers with a bare number (measured: ~20 tokens, no working, with
+    Qwen2.5-Coder-0.5B; asked plainly, 206 tokens of working ending in the right answer)."""
 
     model_config = ConfigDict(extra="forbid")
     solution: str = Field(min_length=1, description="step-by-step solution ending in \\boxed{answer}")
 
+    @classmethod
+    def from_text(cls, text: str) -> "CotSolution":
+        return cls(solution=text.strip())
+
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+
 
 class ProgramSolution(BaseModel):
-    """What the LLM returns for a `code` path (program of thought)."""
+    """What the LLM returns for a `code` path (program of thought): asked as free text with
+    the program in a ```python block (`from_text` takes the last complete block, else the
+    whole reply)."""
 
     model_config = ConfigDict(extra="forbid")
     program: str = Field(min_length=1, description="a complete Python program that prints the final answer")
+
+    @classmethod
+    def from_text(cls, text: str) -> "ProgramSolution":
+        blocks = [b for b in _FENCE.findall(text) if b.strip()]
+        return cls(program=(blocks[-1] if blocks else text).strip() + "\n")
 
 
 class SolveQuestion(BaseModel):

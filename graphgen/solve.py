@@ -65,7 +65,7 @@ from graphgen.store.base import GraphStore
 __all__ = ["SolveInputs", "SolveReport", "SourceSummary", "run", "read_questions", "normalize_code",
            "normalize_prose", "select_diverse"]
 
-PROMPTS = {"cot": "solve_cot_v1", "code": "solve_code_v1"}
+PROMPTS = {"cot": "solve_cot_v2", "code": "solve_code_v2"}  # v2: free text, not JSON (issue 23)
 OUTPUTS = {"cot": CotSolution, "code": ProgramSolution}
 TYPICAL_COMPLETION_TOKENS = {"cot": 350, "code": 200}
 _DIFFICULTY_ROUNDS = 3

@@ -450,12 +450,21 @@ class FakeOpenAI:
         low = prompt_text.lower()
         if sent_schema is not None and "topics" in (sent_schema.get("properties") or {}):
             schema_name = "extraction"
+        free_text = None  # solve_*_v2 prompts ask for plain text: reply with the text itself
         if "independent attempt" in first_user and '{"program"' in first_user:
             obj = solve_path_for(first_user, "code")
             bad = {"program": 7}
         elif "independent attempt" in first_user and '{"solution"' in first_user:
             obj = solve_path_for(first_user, "cot")
             bad = {"solution": 7}
+        elif "independent attempt" in first_user and "```python" in first_user:
+            obj = solve_path_for(first_user, "code")
+            bad = {"program": 7}
+            free_text = "Here is the program:\n```python\n" + obj["program"].rstrip("\n") + "\n```\n"
+        elif "independent attempt" in first_user and "\\boxed{}" in first_user:
+            obj = solve_path_for(first_user, "cot")
+            bad = {"solution": 7}
+            free_text = obj["solution"]
         elif schema_name == "extraction" or (schema_name is None and ("knowledge point" in low or "topics" in low)):
             obj = extraction_for(first_user)
             bad = {"topics": [], "knowledge_points": "none"}
@@ -466,7 +475,7 @@ class FakeOpenAI:
             obj = qa_for(first_user)
             bad = {"question": "", "answer": 42}
         finish = "stop"
-        content = _dumps(obj).decode()
+        content = _dumps(obj).decode() if free_text is None else free_text
         if self.server in _LOCAL_SCHEMA_FIELD:
             honoured = _LOCAL_SCHEMA_FIELD[self.server]
             if rtype == "json_schema" or honoured in sent:

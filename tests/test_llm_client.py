@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import asyncio
 import time
 
@@ -72,13 +73,60 @@ def test_malformed_then_reask_succeeds(fake_llm, llm_settings):
     assert r.usage.prompt_tokens > 0
 
 
-def test_truncated_reply_reasks_with_more_tokens(fake_llm, llm_settings):
+def test_truncated_reply_gets_a_fresh_attempt_in_the_same_budget(fake_llm, llm_settings):
     llm_settings.max_tokens = 100
     fake_llm.script([{"truncate": True}])
     r = run(one(LLMClient(llm_settings)))
     assert r.value is not None and r.attempts == 2
     # the truncated attempt reports completion_tokens == max_tokens (100) in the fake
     assert r.usage.completion_tokens >= 100
+
+
+class Scripted:
+    """A transport (the client's extension point) that records each request body and
+    answers from a script of (content, finish_reason)."""
+
+    base_url = "http://scripted.invalid/v1"
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.bodies: list[dict] = []
+
+    async def post(self, path, body):
+        self.bodies.append(body)
+        content, finish = self.replies.pop(0)
+        return {"choices": [{"message": {"content": content}, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 100 if finish == "length" else 5}}
+
+    async def get(self, path):
+        return {}
+
+    async def aclose(self):
+        pass
+
+
+def test_a_cut_off_reply_is_never_resent_and_the_budget_never_doubles(llm_settings):
+    from graphgen.records import CotSolution
+
+    llm_settings.max_tokens = 100
+    t = Scripted([("Let x be the number of apples. Then", "length"), ("x = 3, so \\boxed{3}", "stop")])
+    r = run(LLMClient(llm_settings, transport=t).complete([{"role": "user", "content": "Solve 1+2."}], CotSolution))
+    assert r.value.solution == "x = 3, so \\boxed{3}" and r.attempts == 2
+    first, second = t.bodies
+    assert second["max_tokens"] == first["max_tokens"] == 100
+    assert [m["role"] for m in second["messages"]] == ["user"]  # a fresh attempt: no cut text
+    assert "Let x be" not in json.dumps(second) and "short" in second["messages"][-1]["content"]
+    # free text: no JSON asked for, no response_format, whatever the structured-output mode
+    assert "response_format" not in first and "JSON" not in json.dumps(first)
+
+
+def test_a_looping_reply_is_not_asked_again(llm_settings):
+    from graphgen.records import CotSolution
+
+    loop = "First we add 2 and 3 to get 5. " * 40
+    t = Scripted([(loop, "length"), ("never sent", "stop")])
+    r = run(LLMClient(llm_settings, transport=t).complete([{"role": "user", "content": "Solve."}], CotSolution))
+    assert r.value is None and "loops" in r.error and len(t.bodies) == 1
 
 
 def test_never_validating_reply_is_a_failure_with_raw_text(fake_llm, llm_settings):

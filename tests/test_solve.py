@@ -22,7 +22,7 @@ MODEL = "fake-model"
 
 
 def path_id(qid: str, style: str, index: int, temperature: float = 0.7) -> str:
-    return stable_id("p", qid, style, index, f"solve_{style}_v1", MODEL, temperature)
+    return stable_id("p", qid, style, index, f"solve_{style}_v2", MODEL, temperature)
 
 
 def rows(path: Path) -> list[dict]:

@@ -35,7 +35,7 @@ from graphgen.config import LLMSettings
 from graphgen.llm.cache import ResponseCache, cache_key
 from graphgen.llm.ratelimit import RateLimiter, estimate_tokens
 from graphgen.llm.structured import (
-    MODES, SURROGATE, OutputSchema, ReplyError, dialect_from_models, dialect_from_refusal,
+    MODES, SURROGATE, OutputSchema, ReplyError, dialect_from_models, dialect_from_refusal, is_free_text,
     looks_like_format_refusal, output_schema, parse_reply, request_fields,
 )
 from graphgen.llm.transport import OPENAI_URL, OpenAICompatible, Transport, TransportError
@@ -43,7 +43,7 @@ from graphgen.records import LLMUsage
 from graphgen.scrub import remember_secret, scrub
 from graphgen.stage import LLMTally
 
-__all__ = ["LLMClient", "LLMResult", "LLMFatalError", "TRUNCATED", "load_schema", "read_reply"]
+__all__ = ["LLMClient", "LLMResult", "LLMFatalError", "TRUNCATED", "load_schema", "read_reply", "repeating"]
 
 log = logging.getLogger("graphgen.llm")
 
@@ -51,7 +51,6 @@ _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 60.0
 _RETRY_AFTER_CAP = 600.0
-_MAX_TOKENS_CAP = 32768
 
 
 class LLMFatalError(RuntimeError):
@@ -194,7 +193,7 @@ class LLMClient:
         spec = output_schema(output)
         return cache_key(
             model=self.model, messages=messages, schema_name=spec.name, schema=spec.schema,
-            mode=s.structured_output, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed,
+            mode="free_text" if is_free_text(output) else s.structured_output, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed,
         )
 
     def cached_result(self, messages: list[dict], output: type[BaseModel]) -> tuple[str | None, LLMResult | None]:
@@ -266,6 +265,7 @@ class LLMClient:
         s = self.settings
         deadline = time.monotonic() + s.job_timeout if s.job_timeout else None
         max_tokens = s.max_tokens
+        free = is_free_text(output)
         convo = list(messages)
         pt = ct = retries = attempts = 0
         raw = ""
@@ -275,7 +275,7 @@ class LLMClient:
             for reask in range(s.max_reasks + 1):
                 attempts += 1
                 try:
-                    data, r = await self._chat(convo, spec, max_tokens, deadline)
+                    data, r = await self._chat(convo, spec, max_tokens, deadline, free)
                 except _CallFailed as exc:
                     retries += exc.retries
                     error = exc.reason
@@ -288,11 +288,15 @@ class LLMClient:
                 content = (choice.get("message") or {}).get("content") or ""
                 raw = content if isinstance(content, str) else str(content)
                 if choice.get("finish_reason") == "length":
+                    # never resend the cut text with a doubled budget (a looping reply then
+                    # holds a slot for ever longer): a fresh attempt within the same budget,
+                    # unless the reply loops (the note on length makes it a new request even at temperature 0)
                     error = TRUNCATED
-                    correction = ("Your reply was cut off before the JSON object was complete. "
-                                  "Reply again with a shorter, complete JSON object only.")
-                    if max_tokens:
-                        max_tokens = min(max_tokens * 2, _MAX_TOKENS_CAP)
+                    loop = repeating(raw)
+                    if loop:
+                        error = f"{TRUNCATED}: the reply loops (repeats {loop!r}); not asked again"
+                        break
+                    correction = None
                 else:
                     try:
                         value = parse_reply(raw, output)
@@ -300,7 +304,8 @@ class LLMClient:
                         break
                     except ReplyError as exc:
                         error = str(exc)
-                    correction = (f"Your reply was not valid ({error}). Reply again with only a JSON "
+                    correction = (f"Your reply was not valid ({error}). Answer again." if free else
+                                  f"Your reply was not valid ({error}). Reply again with only a JSON "
                                   f"object that matches the required schema.")
                 if reask == s.max_reasks:
                     break
@@ -310,11 +315,16 @@ class LLMClient:
                 if deadline is not None and time.monotonic() >= deadline:
                     error = f"{error}; stopped re-asking: the job took its {s.job_timeout:g}s (--job-timeout)"
                     break
-                if max_tokens and s.job_tokens:
-                    max_tokens = max(1, min(max_tokens, s.job_tokens - pt - ct))
+                if max_tokens and s.job_tokens and s.job_tokens - pt - ct < max_tokens:
+                    error = f"{error}; stopped re-asking: a fresh attempt would not fit the job's {s.job_tokens:,} tokens (--job-tokens)"
+                    break
                 self.reasks += 1
-                convo = convo + [{"role": "assistant", "content": _clean_text(raw)},
-                                 {"role": "user", "content": correction}]
+                if correction is None:  # a fresh attempt: the original request, with a word on length
+                    convo = _with_note(messages, f"Keep the reply short: it must fit in {max_tokens} tokens."
+                                       if max_tokens else "Keep the reply short.")
+                else:
+                    convo = convo + [{"role": "assistant", "content": _clean_text(raw)},
+                                     {"role": "user", "content": correction}]
         except BaseException:
             # a fatal error or an interrupt ends the job: the tokens it already paid count
             if pt or ct:
@@ -336,8 +346,9 @@ class LLMClient:
         """The chat-completion body `complete` would send first for `messages` (a Batch API
         request line): the current structured-output mode, the schema from `output`."""
         s = self.settings
-        b: dict[str, Any] = {"model": self.model, "temperature": s.temperature,
-                             **request_fields(self.mode, self.dialect or "none", output_schema(output), messages)}
+        fields = ({"messages": messages} if is_free_text(output)
+                  else request_fields(self.mode, self.dialect or "none", output_schema(output), messages))
+        b: dict[str, Any] = {"model": self.model, "temperature": s.temperature, **fields}
         if s.seed is not None:
             b["seed"] = s.seed
         if s.max_tokens:
@@ -347,15 +358,18 @@ class LLMClient:
     # -- one request, with retries and structured-output fallback ----------------------------
 
     async def _chat(self, convo: list[dict], spec: OutputSchema, max_tokens: int | None,
-                    deadline: float | None) -> tuple[dict, int]:
+                    deadline: float | None, free: bool = False) -> tuple[dict, int]:
         s = self.settings
 
         async def body() -> dict:
             mode = self.mode
-            if mode == "json_object" and self.dialect is None:
-                await self._detect_dialect()
-            b: dict[str, Any] = {"model": self.model, "temperature": s.temperature,
-                                 **request_fields(mode, self.dialect or "none", spec, convo)}
+            if free:
+                fields: dict[str, Any] = {"messages": convo}
+            else:
+                if mode == "json_object" and self.dialect is None:
+                    await self._detect_dialect()
+                fields = request_fields(mode, self.dialect or "none", spec, convo)
+            b: dict[str, Any] = {"model": self.model, "temperature": s.temperature, **fields}
             if s.seed is not None:
                 b["seed"] = s.seed
             if max_tokens:
@@ -523,6 +537,31 @@ class LLMClient:
 
 
 TRUNCATED = "truncated reply (finish_reason=length)"
+
+
+def _with_note(messages: list[dict], note: str) -> list[dict]:
+    """`messages` with `note` added to the last user message (a fresh attempt, not a re-ask)."""
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].get("role") == "user" and isinstance(out[i].get("content"), str):
+            out[i] = {**out[i], "content": out[i]["content"] + "\n\n" + note}
+            break
+    return out
+
+
+def repeating(text: str, window: int = 240, n: int = 6) -> str | None:
+    """The repeated phrase when the end of `text` loops (under half of the word n-grams of its
+    last `window` words are distinct: a model stuck in a cycle), else None."""
+    words = text.split()[-window:]
+    if len(words) < 8 * n:
+        return None
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if len(set(grams)) >= len(grams) / 2:
+        return None
+    from collections import Counter
+
+    gram, _ = Counter(grams).most_common(1)[0]
+    return " ".join(gram)[:60]
 
 
 def read_reply(resp: dict, output: type[BaseModel]) -> tuple[BaseModel | None, str, str | None]:

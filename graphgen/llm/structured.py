@@ -27,7 +27,7 @@ from graphgen.llm.jsonrepair import JSONRepairError, parse_json_object
 
 __all__ = [
     "MODES", "DIALECTS", "OutputSchema", "ReplyError", "output_schema", "request_fields",
-    "parse_reply", "looks_like_format_refusal", "dialect_from_refusal", "dialect_from_models",
+    "parse_reply", "is_free_text", "looks_like_format_refusal", "dialect_from_refusal", "dialect_from_models",
 ]
 
 MODES = ("json_schema", "json_object", "text")
@@ -166,9 +166,24 @@ def _has_surrogate(data: Any) -> bool:
     return False
 
 
+def is_free_text(model: type[BaseModel]) -> bool:
+    """Output models with a `from_text` classmethod are asked in plain text (no JSON, no
+    response_format, whatever the structured-output mode) and read back by it: structured
+    output only where the structure is the point (reasoning paths are prose)."""
+    return callable(getattr(model, "from_text", None))
+
+
 def parse_reply(raw: str, model: type[BaseModel]) -> BaseModel:
     """The validated output object in `raw` (fences, prose and small JSON damage repaired).
-    Fields the model added beyond the schema are dropped, not held against the reply."""
+    Fields the model added beyond the schema are dropped, not held against the reply.
+    Free-text models (`is_free_text`) are built from the text itself."""
+    if is_free_text(model):
+        if _MAYBE_SURROGATE.search(raw) and SURROGATE.search(raw):
+            raise ReplyError("broken Unicode in the reply (a lone UTF-16 surrogate such as \\ud83d)")
+        try:
+            return model.from_text(raw)
+        except ValidationError as exc:
+            raise ReplyError("empty reply: " + _short_errors(exc)) from None
     try:
         data = parse_json_object(raw)
     except JSONRepairError as exc:
