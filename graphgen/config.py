@@ -292,6 +292,10 @@ class GenerateSettings(BaseModel):
     style: str = Field("word problem", description="e.g. 'word problem', 'symbolic', 'multiple choice'")
     strategies: list[FusionStrategy] = Field(
         default_factory=lambda: list(FUSION_STRATEGIES), description="MathFusion fusion strategies to run")
+    max_copy_overlap: float = Field(
+        0.5, ge=0, le=1, description="a generated question sharing more than this share of its word 5-grams with "
+                                     "one of its exemplar seeds is a copy: rejected with the reason, asked again "
+                                     "within the job's budget (1 = no check)")
 
 
 ExportFormat = Literal["jsonl", "parquet", "hf"]

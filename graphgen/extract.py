@@ -10,6 +10,7 @@ the LLM response cache means a unit interrupted mid-flight is not paid for twice
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # the LLM stack is only imported by runs that call an LLM
     from graphgen.llm import LLMClient, LLMResult
     from graphgen.runner import LLMJob
 
-EXTRACT_PROMPT = "extract_v1"
+EXTRACT_PROMPT = "extract_v2"  # v2: one worked example unlike most seeds, no list of example names (issue 23)
 ANNOTATION_MODEL = "human-annotation"
 
 
@@ -43,6 +44,7 @@ class ConceptExtractor:
     def __init__(self, prompt_version: str = EXTRACT_PROMPT, include_solution: bool = False):
         self.prompt = load_prompt(prompt_version)
         self.include_solution = include_solution
+        self.examples = prompt_examples(self.prompt.system + "\n" + self.prompt.user)
 
     def messages(self, seed: SeedQuestion) -> list[dict[str, str]]:
         block = f"\nReference solution:\n{seed.solution}\n" if self.include_solution and seed.solution else ""
@@ -56,18 +58,63 @@ class ConceptExtractor:
             messages=self.messages(seed),
             output=ExtractionOutput,
             payload=seed,
+            check=lambda out: self.all_leaked(out, seed),
         )
 
-    def to_extraction(self, seed_id: str, result: LLMResult) -> Extraction:
+    def seed_text(self, seed: SeedQuestion) -> str:
+        return f"{seed.question}\n{seed.solution or ''}"
+
+    def leaks(self, names: list[str], seed: SeedQuestion) -> list[str]:
+        """The names that are verbatim examples of the prompt the seed text does not support."""
+        return [n for n in names if n.strip().casefold() in self.examples and not supported(n, self.seed_text(seed))]
+
+    def all_leaked(self, out: ExtractionOutput, seed: SeedQuestion) -> str | None:
+        """The job's gate: a reply whose topics or knowledge points are all prompt examples
+        is asked again (a reply with some left keeps those, see `to_extraction`)."""
+        for kind, names in (("topics", out.topics), ("knowledge points", out.knowledge_points)):
+            if names and len(self.leaks(names, seed)) == len(names):
+                return (f"the {kind} {names} are the prompt's own examples, not concepts of this problem; "
+                        "label this problem")
+        return None
+
+    def to_extraction(self, seed_id: str, result: LLMResult, seed: SeedQuestion | None = None) -> Extraction:
         out: ExtractionOutput = result.value  # type: ignore[assignment]
+        topics, kps, dropped = out.topics, out.knowledge_points, []
+        if seed is not None:
+            leaked_topics, leaked_kps = self.leaks(topics, seed), self.leaks(kps, seed)
+            for kind, names in (("topic", leaked_topics), ("knowledge point", leaked_kps)):
+                dropped += [f"{kind} {n!r}: a verbatim example of prompt {self.prompt.version} that the seed "
+                            "text does not support" for n in names]
+            topics = [t for t in topics if t not in leaked_topics]
+            kps = [k for k in kps if k not in leaked_kps]
         return Extraction(
             seed_id=seed_id,
-            topics=out.topics,
-            knowledge_points=out.knowledge_points,
+            topics=topics,
+            knowledge_points=kps,
+            dropped=dropped,
             model=result.usage.model,
             prompt_version=self.prompt.version,
             usage=result.usage,
         )
+
+
+_QUOTED = re.compile(r'"([^"{}]{3,80})"')
+_GENERIC = frozenset("computing solving finding using counting applying with from into over their given "
+                     "quantity quantities value values number numbers problem problems".split())
+
+
+def prompt_examples(text: str) -> set[str]:
+    """The concept-like phrases a prompt quotes (its examples), casefolded."""
+    return {m.strip().casefold() for m in _QUOTED.findall(text) if len(m.split()) <= 8}
+
+
+def supported(name: str, text: str) -> bool:
+    """Does the seed text mention the concept? Every distinctive word of `name` (4+ letters,
+    not a generic verb) must share its first 5 letters with a word of `text`
+    ("Percentages" is supported by "percent", "Pythagorean theorem" needs both words)."""
+    words = {w[:5] for w in re.findall(r"[a-z]{4,}", text.casefold())}
+    needed = [w[:5] for w in re.findall(r"[a-z]{4,}", name.casefold()) if w not in _GENERIC]
+    return bool(needed) and all(w in words for w in needed)
 
 
 class ExtractionFailure(BaseModel):
@@ -121,6 +168,8 @@ class ExtractReport(StageReport):
     estimate: dict | None = Field(None, description="dry run: seeds, tokens and cost it would take")
     llm_seconds: float = Field(0.0, description="wall time of the LLM phase")
     run_id: str = ""
+    example_leaks_dropped: int = Field(0, description="concepts dropped as verbatim prompt examples the seed does not support")
+    example_leaks_seen: list[str] = Field(default_factory=list, description="the first few, with reasons")
 
     def lines(self) -> list[str]:
         t = self.llm
@@ -134,6 +183,9 @@ class ExtractReport(StageReport):
             concepts = ", ".join(f"{v} {k}" for k, v in g.concepts.items()) or "none"
             edges = ", ".join(f"{v} {k}" for k, v in g.edges.items()) or "none"
             out.append(f"graph: {g.extracted_seeds}/{g.seeds} seeds extracted; concepts: {concepts}; edges: {edges}")
+        if self.example_leaks_dropped:
+            out.append(f"dropped {self.example_leaks_dropped} concepts that were the prompt's own examples "
+                       f"(e.g. {self.example_leaks_seen[0]})")
         return out + self.notes
 
 
@@ -282,7 +334,11 @@ def _extract(store: GraphStore, client: LLMClient, seed_ids: list[str], report: 
             fail_file.write(failure.model_dump_json() + "\n")
             fail_file.flush()
             return
-        flusher.add(extractor.to_extraction(job.key, result))
+        ext = extractor.to_extraction(job.key, result, job.payload)
+        if ext.dropped:
+            report.example_leaks_dropped += len(ext.dropped)
+            report.example_leaks_seen.extend(ext.dropped[: max(0, 3 - len(report.example_leaks_seen))])
+        flusher.add(ext)
 
     started = time.monotonic()
     try:

@@ -22,6 +22,7 @@ however it ends); a second run stops with `OutputBusyError`.
 
 from __future__ import annotations
 
+import re
 import fcntl
 import hashlib
 import json
@@ -93,6 +94,8 @@ class Unit:
     id: str
     messages: list[dict[str, str]]
     row: Callable[[LLMResult], GeneratedQuestion]
+    check: Callable[[GeneratedQA], str | None] | None = None
+    """a reason to reject a reply (a copy of its exemplar), or None"""
 
 
 @dataclass
@@ -109,6 +112,7 @@ class GenerationSummary:
     run_id: str = ""
     failures_path: str | None = None
     per_strategy: dict[str, int] = field(default_factory=dict)
+    copies_rejected: int = 0  # rows that still copied an exemplar after their re-asks
 
 
 # --- output files -------------------------------------------------------------------------
@@ -241,12 +245,14 @@ def run_units(
 
         def todo() -> Iterator[LLMJob]:
             for unit in pending_units(units, out_path, shard, summary, writer.in_store, writer.recover, done):
-                yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA, payload=unit)
+                yield LLMJob(key=unit.id, messages=unit.messages, output=GeneratedQA, payload=unit, check=unit.check)
 
         def sink(job: LLMJob, result: LLMResult) -> None:
             row = job.payload.row(result)
             if row.status == "ok" and row.strategy:
                 summary.per_strategy[row.strategy] = summary.per_strategy.get(row.strategy, 0) + 1
+            if row.status != "ok" and "copies its exemplar" in (row.error or ""):
+                summary.copies_rejected += 1
             writer.add(row)
 
         summary.totals = run_llm_jobs(client, todo(), sink, total=total, label=label, quiet=quiet,
@@ -329,8 +335,43 @@ class GeneratedRowWriter:
             self._lock.close()
 
 
-def _row_from(result: LLMResult, **lineage) -> GeneratedQuestion:
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.casefold())
+
+
+def copy_overlap(question: str, source: str, n: int = 5) -> float:
+    """Share of `question`'s word n-grams that also occur in `source` (0 when too short)."""
+    q, s = _words(question), _words(source)
+    grams = {tuple(q[i:i + n]) for i in range(len(q) - n + 1)}
+    if not grams:
+        return 0.0
+    other = {tuple(s[i:i + n]) for i in range(len(s) - n + 1)}
+    return len(grams & other) / len(grams)
+
+
+def copy_check(sources: list[tuple[str, str]], threshold: float) -> Callable[[GeneratedQA], str | None] | None:
+    """A gate rejecting a question that copies one of `sources` ((seed id, text) pairs)."""
+    if threshold >= 1 or not sources:
+        return None
+
+    def check(qa: GeneratedQA) -> str | None:
+        for sid, text in sources:
+            share = copy_overlap(qa.question, text)
+            if share > threshold:
+                return (f"the question copies its exemplar seed {sid} ({share:.0%} of its word 5-grams; "
+                        f"limit {threshold:.0%}): write a new question with another situation, other names "
+                        "and other numbers")
+        return None
+
+    return check
+
+
+def _row_from(result: LLMResult, check=None, **lineage) -> GeneratedQuestion:
     usage = result.usage
+    why = check(result.value) if check is not None and result.value is not None else None
+    if why is not None:  # a reply that passed elsewhere (an engine without the gate, the cache)
+        return GeneratedQuestion(status="failed", error=f"rejected: {why}", raw=scrub(result.raw),
+                                 model=usage.model, usage=usage, **lineage)
     if result.value is None:
         return GeneratedQuestion(status="failed", error=scrub(result.error or "no valid reply"), raw=scrub(result.raw),
                                  model=usage.model, usage=usage, **lineage)
@@ -346,8 +387,10 @@ class QuestionGenerator:
     """One LLM call per concept sample: a new question needing exactly those concepts."""
 
     def __init__(self, store: GraphStore, model: str, *, difficulty: str = "medium",
-                 style: str = "word problem", prompt_version: str = GENERATE_PROMPT):
+                 style: str = "word problem", prompt_version: str = GENERATE_PROMPT,
+                 max_copy_overlap: float = 1.0):
         self.prompt: Prompt = load_prompt(prompt_version)
+        self.max_copy_overlap = max_copy_overlap
         self.store, self.model, self.difficulty, self.style = store, model, difficulty, style
         # Display names for every concept: small (one row per concept), read once.
         self.names = {c.id: c.display_name for c in store.concepts()}
@@ -393,7 +436,9 @@ class QuestionGenerator:
             concept_ids=[*sample.topics, *sample.knowledge_points],
             exemplar_seed_ids=[s.id for s in exemplars], prompt_version=self.prompt.version,
         )
-        return Unit(id=unit_id, messages=messages, row=lambda result: _row_from(result, **lineage))
+        check = copy_check([(s.id, s.question) for s in exemplars], self.max_copy_overlap)
+        return Unit(id=unit_id, messages=messages, row=lambda result: _row_from(result, check, **lineage),
+                    check=check)
 
 
 # --- MathFusion: fused questions from seed pairs ---------------------------------------------
@@ -466,6 +511,8 @@ class GenerateReport(StageReport):
     per_strategy: dict[str, int] = Field(default_factory=dict)
     failures_path: str | None = None
     run_id: str = Field("", description="recorded on every failure row this run appended")
+    copies_rejected: int = Field(0, description="rows rejected as copies of their exemplar seeds (after re-asks)")
+    reasked_copies: int = Field(0, description="replies that copied an exemplar and were asked again")
 
     def lines(self) -> list[str]:
         t = self.llm
@@ -474,6 +521,9 @@ class GenerateReport(StageReport):
         if self.copied_from_store or self.copied_to_store:
             out.append(f"reconciled with the store: {self.copied_from_store} rows the store already held written "
                        f"to the output unpaid, {self.copied_to_store} rows of the output added to the store")
+        if self.copies_rejected or self.reasked_copies:
+            out.append(f"exemplar copies: {self.reasked_copies} replies rejected as copies (each asked again within "
+                       f"its budget); {self.copies_rejected} rows still copying, failed with the reason")
         if self.per_strategy:
             out.append("per strategy: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_strategy.items())))
         cost = t.cost_text() if t.cost_known else "cost unknown (no price for model)"
@@ -486,7 +536,7 @@ def _units(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> tup
     (progress counts the units still to pay for with them)."""
     if inputs.kind == "questions":
         gen = QuestionGenerator(store, settings.llm.model, difficulty=settings.generate.difficulty,
-                                style=settings.generate.style)
+                                style=settings.generate.style, max_copy_overlap=settings.generate.max_copy_overlap)
         return (gen.units(read_jsonl(inputs.input, ConceptSample)),
                 gen.unit_ids(read_jsonl(inputs.input, ConceptSample)))
     fusion = FusionGenerator(store, settings.llm.model, settings.generate.strategies)
@@ -512,7 +562,8 @@ def run(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> Genera
     label = "generate" if inputs.kind == "questions" else "fusion"
     started = time.monotonic()
     try:
-        summary = run_units(units, LLMClient(settings.llm), inputs.output, store=store, shard=shard, unit_ids=unit_ids,
+        client = LLMClient(settings.llm)
+        summary = run_units(units, client, inputs.output, store=store, shard=shard, unit_ids=unit_ids,
                             label=label, quiet=inputs.quiet, engine=settings.engine)
     except ValueError as exc:  # e.g. a fusion pair whose seed is not in the store
         raise StageError(one_line(exc)) from None
@@ -521,7 +572,8 @@ def run(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> Genera
         stage=f"generate {inputs.kind}", elapsed_s=time.monotonic() - started, llm=t,
         skipped_done=summary.skipped_done, skipped_other_shards=summary.skipped_other_shards,
         copied_from_store=summary.copied_from_store, copied_to_store=summary.copied_to_store,
-        per_strategy=summary.per_strategy, failures_path=summary.failures_path, run_id=summary.run_id)
+        per_strategy=summary.per_strategy, failures_path=summary.failures_path, run_id=summary.run_id,
+        copies_rejected=summary.copies_rejected, reasked_copies=client.rejected)
     if summary.failures_path:
         report.warnings.append(f"failures with reasons and raw replies appended to {summary.failures_path} "
                                f"(run {summary.run_id}); run again to retry them")

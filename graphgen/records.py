@@ -90,6 +90,8 @@ class Extraction(BaseModel):
     model: str = ""
     prompt_version: str = ""
     usage: LLMUsage | None = None
+    dropped: list[str] = Field(default_factory=list,
+                               description="concepts the reply named that were dropped, each with its reason")
 
 
 class Concept(BaseModel):

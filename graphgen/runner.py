@@ -42,6 +42,9 @@ class LLMJob:
     messages: list[dict]
     output: type[BaseModel]
     payload: Any = None
+    check: Callable[[BaseModel], str | None] | None = None
+    """a gate on the validated value: a reason to reject it (re-asked within the job's
+    budget), or None. Engines that cannot run it leave it to the stage's own check."""
 
 
 _ABORT_AFTER_FAILURES = 16
@@ -88,7 +91,8 @@ async def arun_jobs(
         except StopIteration:
             exhausted = True
             return False
-        task = asyncio.ensure_future(complete(job.messages, job.output))
+        task = asyncio.ensure_future(complete(job.messages, job.output, check=job.check) if job.check
+                                     else complete(job.messages, job.output))
         task.job = job  # type: ignore[attr-defined]
         pending.add(task)
         task.add_done_callback(put)

@@ -146,6 +146,7 @@ class LLMClient:
         self.http_calls = 0
         self.retries = 0
         self.reasks = 0
+        self.rejected = 0  # valid replies a job's check rejected (then asked again or failed)
         self._answered = False  # has any server reply arrived in this client's life?
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
@@ -216,7 +217,8 @@ class LLMClient:
 
     # -- the public call --------------------------------------------------------------------
 
-    async def complete(self, messages: list[dict], output: type[BaseModel]) -> LLMResult:
+    async def complete(self, messages: list[dict], output: type[BaseModel], *,
+                       check=None) -> LLMResult:
         """Ask for one `output` object. Never raises for a bad reply or a failed request
         (the result carries `error` and `raw`); raises LLMFatalError when no request can
         succeed (bad key, wrong URL or model, nothing listening). The JSON Schema is derived
@@ -224,7 +226,7 @@ class LLMClient:
         self._enter_loop()
         spec = output_schema(output)
         if self.cache is None:
-            result = await self._ask(messages, output, spec, None)
+            result = await self._ask(messages, output, spec, None, check)
         else:
             key = self.cache_key_for(messages, output)
             result = self._from_cache(key, output)
@@ -239,7 +241,7 @@ class LLMClient:
                 fut = self._loop.create_future()
                 self._inflight[key] = fut
                 try:
-                    result = await self._ask(messages, output, spec, key)
+                    result = await self._ask(messages, output, spec, key, check)
                 finally:
                     if self._inflight.get(key) is fut:
                         del self._inflight[key]
@@ -260,7 +262,7 @@ class LLMClient:
         return LLMResult(value, hit.raw, None, usage, 0, 0)
 
     async def _ask(self, messages: list[dict], output: type[BaseModel], spec: OutputSchema,
-                   key: str | None) -> LLMResult:
+                   key: str | None, check=None) -> LLMResult:
         """One job: a reply, re-asked while invalid or truncated, within the job's bounds."""
         s = self.settings
         deadline = time.monotonic() + s.job_timeout if s.job_timeout else None
@@ -300,13 +302,19 @@ class LLMClient:
                 else:
                     try:
                         value = parse_reply(raw, output)
-                        error = None
-                        break
                     except ReplyError as exc:
                         error = str(exc)
-                    correction = (f"Your reply was not valid ({error}). Answer again." if free else
-                                  f"Your reply was not valid ({error}). Reply again with only a JSON "
-                                  f"object that matches the required schema.")
+                        correction = (f"Your reply was not valid ({error}). Answer again." if free else
+                                      f"Your reply was not valid ({error}). Reply again with only a JSON "
+                                      f"object that matches the required schema.")
+                    else:
+                        rejected = check(value) if check is not None else None
+                        if rejected is None:
+                            error = None
+                            break
+                        self.rejected += 1
+                        value, error = None, f"rejected: {rejected}"
+                        correction = f"That reply was rejected: {rejected}. Try again."
                 if reask == s.max_reasks:
                     break
                 if s.job_tokens and pt + ct >= s.job_tokens:
