@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the LLM stack is only imported by runs that call an LLM
     from graphgen.llm import LLMClient, LLMResult
     from graphgen.runner import LLMJob
 
-EXTRACT_PROMPT = "extract_v2"  # v2: one worked example unlike most seeds, no list of example names (issue 23)
+EXTRACT_PROMPT = "extract_v3"  # v3: no example names at all: small models echo examples (v1: 23 of 133 concepts; v2 one worked example: SmolLM2-135M copied it for every seed) (issue 23)
 ANNOTATION_MODEL = "human-annotation"
 
 
