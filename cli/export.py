@@ -16,16 +16,21 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.option("--layout", type=click.Choice(["alpaca", "sharegpt", "chatml", "raw"]), help="row layout; every layout keeps lineage in `metadata` [default chatml]")
 @click.option("--system-prompt", help="system turn for sharegpt/chatml")
 @click.option("--include-failed", is_flag=True, default=None, help="also export rows whose generation failed")
-@click.option("--verified-only", is_flag=True, help="only rows `graphgen solve` verified (verdicts from --verdicts or the store)")
+@click.option("--include-all", is_flag=True, default=None, help="also rows a gate left out (unverified, duplicates, contaminated, ...), each with its status in metadata")
+@click.option("--verified-only", is_flag=True, help="require solve's verdicts even where none exist for these rows (fails when there are none); verification applies by default whenever solve has run")
 @click.option("--paths", "paths_file", type=click.Path(exists=True, dir_okay=False), help="solve's paths.jsonl: one training row per kept path")
 @click.option("--verdicts", "verdicts_file", type=click.Path(exists=True, dir_okay=False), help="solve's verdicts.jsonl [default: next to --paths; else the store's verdicts]")
 @store_options
 @click.pass_context
 @friendly_errors
-def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, verified_only, paths_file,
+def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, include_all, verified_only, paths_file,
            verdicts_file, **opts):
     """Export generated rows from INPUTS (generate outputs, e.g. shards) or, with no
     INPUTS, every generated row in the store. Rows are merged by id: no duplicates.
+
+    Clean by default: only rows that passed every gate that ran on them (solve's
+    verification, filter's decisions, as recorded in the workspace or --verdicts); the
+    rest are counted per reason. Nothing left: nothing written, exit status 1.
 
     \b
     Examples:
@@ -37,13 +42,16 @@ def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, veri
     """
     from graphgen import export as stage
 
-    section = {"format": fmt, "layout": layout, "system_prompt": system_prompt, "include_failed": include_failed}
+    section = {"format": fmt, "layout": layout, "system_prompt": system_prompt, "include_failed": include_failed,
+               "include_all": include_all}
     settings = settings_from(ctx, sections={"export": section}, **opts)
     request = stage.ExportInputs(inputs=[Path(p) for p in inputs], output=Path(output), verified_only=verified_only,
                                  paths=Path(paths_file) if paths_file else None,
                                  verdicts=Path(verdicts_file) if verdicts_file else None)
-    # The store is opened only when rows or verdicts come from it (never for files that carry both).
-    if paths_file or (inputs and (verdicts_file or not verified_only)):
+    # The workspace holds the row status (verdicts, filter decisions): read whenever it exists;
+    # files alone are exported with what --verdicts says.
+    exists = settings.store.kind == "neo4j" or settings.store.path.exists()
+    if (paths_file or inputs) and not exists:
         report = stage.run(settings, None, request)
     else:
         with open_graph_store(settings) as store:

@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from graphgen.errors import one_line
-from graphgen_cli.common import echo_report, friendly_errors, settings_from
+from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, settings_from, store_options
 
 
 @click.command("filter")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="kept rows (JSONL), each as it was read")
-@click.option("--removed", type=click.Path(dir_okay=False), help="removed rows with reasons [default: removed.jsonl next to -o]")
-@click.option("--flagged", type=click.Path(dir_okay=False), help="kept rows flagged as possible paraphrases [default: flagged.jsonl next to -o]")
+@click.option("--removed", type=click.Path(dir_okay=False), help="removed rows with reasons [default: <output stem>.removed.jsonl next to -o]")
+@click.option("--flagged", type=click.Path(dir_okay=False), help="kept rows flagged as possible paraphrases [default: <output stem>.flagged.jsonl next to -o]")
 @click.option("--report", type=click.Path(dir_okay=False), help="report JSON [default: <output stem>.report.json next to -o]")
 @click.option("--benchmarks", multiple=True, type=click.Path(), help="benchmark file or directory (repeatable; JSONL, JSON, CSV, Parquet, HF dataset) [also: [filter] benchmarks in graphgen.toml]")
 @click.option("--benchmark-question-field", help="question field of the benchmark files [auto: question, problem, Question+Body, input, ...]")
@@ -38,16 +38,19 @@ from graphgen_cli.common import echo_report, friendly_errors, settings_from
 @click.option("--rejects", type=click.Path(dir_okay=False), default="rejects.jsonl", show_default=True, help="where --skip-invalid writes rejected rows")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@store_options
 @click.pass_context
 @friendly_errors
 def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark_question_field, ngram,
             no_number_variants, solutions, jaccard, no_exact, no_near, minhash, semantic, semantic_threshold,
             paraphrase_threshold, drop_paraphrases, embeddings_cache, seeds, question_field, solution_field,
-            id_field, skip_invalid, rejects, as_json, quiet):
+            id_field, skip_invalid, rejects, as_json, quiet, **opts):
     """Remove duplicates and benchmark-contaminated rows from INPUTS (generated, fused,
     variant or path rows; seed files with --seeds): exact duplicates, MinHash near
     duplicates, n-gram overlap with benchmark questions. Writes the kept rows unchanged,
-    removed.jsonl with a reason per row, and a report. `graphgen export` reads the kept file.
+    <output stem>.removed.jsonl with a reason per row, and a report. When the workspace
+    exists (--db, or Neo4j), every row's decision is recorded there too, and `graphgen
+    export` leaves out the rows filter removed; otherwise export the kept file.
 
     \b
     Examples:
@@ -58,7 +61,7 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
     from graphgen.filter import FilterInputs, run
     from graphgen.seeds import FieldMap
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, **opts)
     flt = settings.filter
     updates = {
         "benchmarks": [Path(b) for b in benchmarks] or None,
@@ -82,7 +85,11 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
         field_map=FieldMap(question=question_field, solution=solution_field, id=id_field),
         seeds=seeds, skip_invalid=skip_invalid, quiet=quiet,
     )
-    result = run(settings, None, job)
+    if settings.store.kind == "neo4j" or settings.store.path.exists():
+        with open_graph_store(settings) as store:
+            result = run(settings, store, job)
+    else:
+        result = run(settings, None, job)
     echo_report(result, as_json)
     if result.rejected:
         click.echo(f"{result.rejected} rejected rows written to {rejects}", err=True)

@@ -309,6 +309,8 @@ class ExportSettings(BaseModel):
     layout: ExportLayout = Field("chatml", description="row layout; every layout keeps lineage in `metadata`")
     system_prompt: str | None = Field(None, description="system turn for sharegpt/chatml")
     include_failed: bool = Field(False, description="also export rows whose generation failed")
+    include_all: bool = Field(False, description="also export rows a gate left out (unverified, duplicate, contaminated, ...), "
+                              "each with its status in metadata")
 
 
 class CanonicalizeSettings(BaseModel):

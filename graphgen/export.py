@@ -20,10 +20,17 @@ status, concept ids, seed ids, exemplar seed ids, sample id, strategy, similarit
 version and the bare final answer, so any exported row can be traced to its concepts and seeds.
 
 Rows with ``status == "failed"`` are skipped (and counted) unless ``include_failed``.
+
+The stage (`run`) exports clean rows by default: only rows that passed every gate that ran
+(solve's verification, filter's decisions, read from the workspace through `graphgen.status`),
+counting the rest per reason; ``[export] include_all`` writes them too, each with its status in
+``metadata`` (``verification``, ``verified_by``, ``filter``, ``left_out``). When nothing is left
+it writes nothing and fails with one line.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import tempfile
@@ -43,6 +50,7 @@ from .jsonl import atomic_path, chunked, write_lines
 from .errors import one_line
 from .records import GeneratedQuestion, VariantLineage
 from .stage import StageError, StageReport
+from .status import Gates, left_out_line
 
 if TYPE_CHECKING:
     from .store.base import GraphStore
@@ -90,6 +98,11 @@ class ExportMetadata(BaseModel):
     model: str = ""
     prompt_version: str = ""
     error: str | None = None
+    verification: Literal["verified", "unverified", "unverifiable"] | None = Field(
+        None, description="solve's verdict on the row's question (graphgen.status); None: never solved")
+    verified_by: Literal["gold", "vote"] | None = None
+    filter: str | None = Field(None, description="filter's decision: kept, duplicate, near_duplicate, contaminated, ...; None: not filtered")
+    left_out: str | None = Field(None, description="--include-all: the gate that would have left the row out")
 
 
 class AlpacaRow(BaseModel):
@@ -159,6 +172,7 @@ class ExportSummary(BaseModel):
     written: int = 0
     failed_skipped: int = 0
     failed_written: int = 0
+    left_out: dict[str, int] = Field(default_factory=dict, description="rows left out per reason (graphgen.status.LEFT_OUT)")
     by_topic: dict[str, int] = Field(default_factory=dict)
     by_kind: dict[str, int] = Field(default_factory=dict)
 
@@ -181,8 +195,8 @@ def _assistant_text(row: GeneratedQuestion) -> str:
     return f"{solution}\n\n{answer_line(row.answer)}" if solution else answer_line(row.answer)
 
 
-def _metadata(row: GeneratedQuestion) -> ExportMetadata:
-    return ExportMetadata(
+def _metadata(row: GeneratedQuestion, status: dict | None = None) -> ExportMetadata:
+    return ExportMetadata(**(status or {}),
         id=row.id, kind=row.kind, status=row.status, answer=row.answer,
         concept_ids=list(row.concept_ids), seed_ids=list(row.seed_ids),
         exemplar_seed_ids=list(row.exemplar_seed_ids), sample_id=row.sample_id,
@@ -191,9 +205,11 @@ def _metadata(row: GeneratedQuestion) -> ExportMetadata:
     )
 
 
-def to_layout(row: GeneratedQuestion, layout: Layout, *, system_prompt: str | None = None) -> BaseModel:
-    """One generated row in a layout, as its (validated) pydantic model."""
-    meta = _metadata(row)
+def to_layout(row: GeneratedQuestion, layout: Layout, *, system_prompt: str | None = None,
+              status: dict | None = None) -> BaseModel:
+    """One generated row in a layout, as its (validated) pydantic model; `status` adds the
+    row's status fields to its metadata."""
+    meta = _metadata(row, status)
     if layout == "alpaca":
         return AlpacaRow(instruction=row.question, input="", output=_assistant_text(row), metadata=meta)
     if layout == "sharegpt":
@@ -307,11 +323,12 @@ def export_rows(
     layout: Layout = "chatml",
     include_failed: bool = False,
     system_prompt: str | None = None,
+    status: typing.Callable[[GeneratedQuestion], dict] | None = None,
 ) -> ExportSummary:
     """Stream generated rows into ``out`` as ``fmt`` in ``layout``; return what was written.
 
     ``system_prompt`` adds a system turn (ShareGPT, ChatML); it is ignored by Alpaca and raw.
-    Rows are validated against the layout model as they are written.
+    ``status(row)`` gives the status fields of a row's metadata (graphgen.status). Rows are validated against the layout model as they are written.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -329,7 +346,7 @@ def export_rows(
                     summary.failed_skipped += 1
                     continue
                 summary.failed_written += 1
-            model = to_layout(row, layout, system_prompt=system_prompt)
+            model = to_layout(row, layout, system_prompt=system_prompt, status=status(row) if status else None)
             summary.written += 1
             by_kind[row.kind] += 1
             if row.kind in ("fusion", "variant"):
@@ -361,7 +378,8 @@ class ExportInputs(BaseModel):
     output: Path
     paths: Path | None = Field(None, description="solve's paths.jsonl: one training row per kept path")
     verdicts: Path | None = Field(None, description="solve's verdicts.jsonl [default: next to `paths`; else the store's]")
-    verified_only: bool = Field(False, description="only rows `graphgen solve` verified")
+    verified_only: bool = Field(False, description="require solve's verdicts even where the workspace has none "
+                                "(otherwise verification applies whenever solve has run on rows of the kind exported)")
 
 
 class ExportReport(StageReport):
@@ -370,34 +388,46 @@ class ExportReport(StageReport):
 
     def lines(self) -> list[str]:
         s = self.summary
-        out = [f"wrote {s.written} rows to {s.out} ({s.fmt}, {s.layout}); {s.failed_skipped} failed rows left out"]
+        out = [f"wrote {s.written} rows to {s.out} ({s.fmt}, {s.layout}); {left_out_line(s.left_out)}"
+               + (" (included with their status: --include-all)" if self.included_all else "")]
         out += [f"  {n:>7}  {key}" for key, n in s.top_topics(20)]
         return out + self.notes
+
+    included_all: bool = False
+
+
+_GENERATED_KINDS = {"concepts", "fusion", "variant", "row"}
 
 
 def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> ExportReport:
     """Export solve's kept paths (`inputs.paths`), the rows of `inputs.inputs` (merged by id),
-    or, with neither, every row in `store`; `verified_only` keeps rows solve verified."""
+    or, with neither, every row in `store`: only rows that passed every gate that ran (solve's
+    verification, filter's decisions; graphgen.status), unless `[export] include_all`."""
     import time
 
     from .generate import read_rows
     from .jsonl import read_jsonl
     from .records import SolvePath
-    from .solve import path_rows, read_verdicts, verified_only
-
-    def verdicts():
-        if inputs.verdicts:
-            return read_verdicts(inputs.verdicts)
-        if inputs.paths and (inputs.paths.parent / "verdicts.jsonl").exists():
-            return read_verdicts(inputs.paths.parent / "verdicts.jsonl")
-        if store is None:
-            raise StageError("--verified-only and --paths need --verdicts FILE (solve's verdicts.jsonl) or a store")
-        return {v.question_id: v for v in store.verdicts()}
+    from .solve import path_rows, read_verdicts
 
     t0 = time.perf_counter()
     cfg = settings.export
+    notes: list[str] = []
+    if inputs.verdicts:
+        verdicts = read_verdicts(inputs.verdicts)
+    elif inputs.paths and (inputs.paths.parent / "verdicts.jsonl").exists():
+        verdicts = read_verdicts(inputs.paths.parent / "verdicts.jsonl")
+    elif store is not None:
+        verdicts = {v.question_id: v for v in store.verdicts()}
+    else:
+        verdicts = {}
+    decisions = {d.row_id: d for d in store.filter_decisions()} if store is not None else {}
     if inputs.paths:
-        rows: Iterable[GeneratedQuestion] = path_rows(read_jsonl(inputs.paths, SolvePath), verdicts())
+        if not verdicts:
+            raise StageError(f"{inputs.paths}: no verdicts for these paths; pass --verdicts (solve's verdicts.jsonl)")
+        rows: Iterable[GeneratedQuestion] = path_rows(read_jsonl(inputs.paths, SolvePath), verdicts)
+        verification = True
+        filtering = Gates.ran(decisions.values(), {"path"})
     else:
         if inputs.inputs:
             rows = read_rows(inputs.inputs)
@@ -405,11 +435,56 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
             rows = store.generated()
         else:
             raise StageError("nothing to export: pass generated-row files or a workspace (--db)")
-        if inputs.verified_only:
-            rows = verified_only(rows, verdicts())
+        if inputs.verified_only and not verdicts:
+            raise StageError("--verified-only: no verdicts; run `graphgen solve` on these rows first, "
+                             "or pass --verdicts FILE (solve's verdicts.jsonl)")
+        verification = inputs.verified_only or any(v.question_kind != "seed" for v in verdicts.values())
+        filtering = Gates.ran(decisions.values(), _GENERATED_KINDS)
+    if not verification:
+        notes.append("verification: `graphgen solve` has not run on these rows; they are exported unverified")
+    if not filtering:
+        notes.append("filter: `graphgen filter` has not run on these rows (with this workspace); "
+                     "no dedup or decontamination decisions applied")
+    gates = Gates(verdicts, decisions, verification=verification, filtering=filtering)
+    left_out: Counter[str] = Counter()
+    reasons: dict[str, str] = {}
+
+    def reason_of(row: GeneratedQuestion) -> str | None:
+        if row.kind == "path":
+            reason = gates.path_reason(row.id, row.sample_id or "")
+        else:
+            reason = gates.row_reason(row.id, row.status)
+        if reason == "failed" and cfg.include_failed:
+            return None
+        return reason
+
+    def passing() -> Iterator[GeneratedQuestion]:
+        for row in rows:
+            reason = reason_of(row)
+            if reason is not None:
+                if not cfg.include_all:
+                    left_out[reason] += 1
+                    continue
+                reasons[row.id] = reason
+            yield row
+
+    def status(row: GeneratedQuestion) -> dict:
+        fields = gates.status_fields(row.sample_id if row.kind == "path" else row.id, row.id)
+        fields["left_out"] = reasons.pop(row.id, None)
+        return fields
+
+    stream = passing()
     try:
-        summary = export_rows(rows, inputs.output, fmt=cfg.format, layout=cfg.layout,
-                              include_failed=cfg.include_failed, system_prompt=cfg.system_prompt)
+        first = next(stream, None)
+        if first is None:
+            what = left_out_line(dict(left_out)) if left_out else "no rows in the input"
+            raise StageError(f"nothing to export: {what}; {inputs.output} not written "
+                             "(see `graphgen solve` / `graphgen filter`, or pass --include-all)")
+        summary = export_rows(itertools.chain([first], stream), inputs.output, fmt=cfg.format, layout=cfg.layout,
+                              include_failed=True, system_prompt=cfg.system_prompt, status=status)
     except ValueError as exc:  # a row that is not a GeneratedQuestion, a layout it does not fit
         raise StageError(one_line(exc)) from None
-    return ExportReport(summary=summary, elapsed_s=time.perf_counter() - t0)
+    summary.left_out = dict(left_out)
+    summary.failed_skipped = left_out.get("failed", 0)
+    return ExportReport(summary=summary, notes=notes, included_all=cfg.include_all,
+                        elapsed_s=time.perf_counter() - t0)

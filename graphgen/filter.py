@@ -6,9 +6,10 @@ Reads rows (generated, fused, variant or path rows, or seed files with ``seeds=T
 JSONL / JSON / CSV / Parquet files or saved Hugging Face datasets, fields detected as for
 seeds (`graphgen.seeds`), and writes:
 
-- ``kept.jsonl``: the rows kept, each exactly as it was read (so `graphgen export` reads it);
-- ``removed.jsonl``: one `RemovedRow` per removed row: its id, a `FilterReason` and the row;
-- ``flagged.jsonl``: possible benchmark paraphrases that were kept (``--semantic`` without
+- ``output``: the rows kept, each exactly as it was read (so `graphgen export` reads it);
+- with a store: every row's `FilterDecision` (kept, or why not), which export honours;
+- ``<output stem>.removed.jsonl``: one `RemovedRow` per removed row: its id, a `FilterReason` and the row;
+- ``<output stem>.flagged.jsonl``: possible benchmark paraphrases that were kept (``--semantic`` without
   ``--drop-paraphrases``), as `RemovedRow` lines;
 - the report (`FilterReport`), as JSON and as printed lines.
 
@@ -57,11 +58,12 @@ from graphgen import neardup
 from graphgen.config import FilterSettings, Settings
 from graphgen.neardup import normalise_question
 from graphgen.progress import Progress
-from graphgen.records import FilterReason, RejectedRow
+from graphgen.records import FilterDecision, FilterReason, RejectedRow
 from graphgen.seeds import (
     FieldMap, QuestionRow, SeedInputError, SeedReadStats, read_benchmark_questions, read_question_rows,
 )
 from graphgen.stage import StageReport
+from graphgen.status import is_verified, marked_verified
 
 __all__ = ["FilterInputs", "FilterReport", "BenchmarkSummary", "run", "load_benchmarks", "benchmark_files"]
 
@@ -73,8 +75,8 @@ class FilterInputs(BaseModel):
 
     inputs: list[Path]
     output: Path = Field(description="kept rows (JSONL)")
-    removed: Path | None = Field(None, description="removed rows with reasons [default: removed.jsonl next to output]")
-    flagged: Path | None = Field(None, description="kept rows flagged as possible paraphrases [default: flagged.jsonl next to output]")
+    removed: Path | None = Field(None, description="removed rows with reasons [default: <output stem>.removed.jsonl next to output]")
+    flagged: Path | None = Field(None, description="kept rows flagged as possible paraphrases [default: <output stem>.flagged.jsonl next to output]")
     report: Path | None = Field(None, description="report JSON [default: <output stem>.report.json next to output]")
     rejects: Path = Field(Path("rejects.jsonl"), description="unreadable rows (with skip_invalid)")
     field_map: FieldMap = Field(default_factory=FieldMap)
@@ -88,7 +90,7 @@ class FilterInputs(BaseModel):
             return Path(given)
         if name == "report":
             return self.output.with_name(f"{self.output.stem}.report.json")
-        return self.output.with_name(f"{name}.jsonl")
+        return self.output.with_name(f"{self.output.stem}.{name}.jsonl")  # two runs never share one
 
 
 class Example(BaseModel):
@@ -120,6 +122,7 @@ class FilterReport(StageReport):
     settings: dict = Field(default_factory=dict, description="the options that decided the result")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
     outputs: dict[str, str] = Field(default_factory=dict)
+    decisions_recorded: int = Field(0, description="rows whose decision went to the workspace (graphgen.status)")
 
     def lines(self) -> list[str]:
         out = [f"filter: read {self.read}, kept {self.kept}, removed {self.removed}, rejected {self.rejected}"
@@ -136,6 +139,8 @@ class FilterReport(StageReport):
             out.extend(f"    e.g. {e.row_id}: {e.detail}" for e in examples[:3])
         out.extend(self.notes)
         out.append("wrote " + ", ".join(f"{k} {v}" for k, v in self.outputs.items()))
+        if self.decisions_recorded:
+            out.append(f"recorded {self.decisions_recorded} row decisions in the workspace (export leaves out removed rows)")
         return out
 
 
@@ -193,6 +198,8 @@ class _Rows:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.kinds: list[str] = []
+        self.verdicts: dict = {}  # the store's solve verdicts by row id (graphgen.status)
         self.exact: list[np.ndarray] = []  # uint64 per batch
         self.verified: list[np.ndarray] = []
         self.usable: list[np.ndarray] = []  # False for failed rows
@@ -213,11 +220,13 @@ def _exact_hash(normalised: str) -> int:
     return int.from_bytes(hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _is_verified(row: dict, field: str) -> bool:
-    value = row.get(field)
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "1", "verified", "correct")
-    return bool(value)
+def _is_verified(row_id: str, row: dict, field: str, verdicts: dict) -> bool:
+    """Verified by the stored verdict (graphgen.status); a row the store has no verdict for
+    may say it itself (`verified_field`, e.g. from another tool)."""
+    v = verdicts.get(row_id)
+    if v is not None:
+        return is_verified(v)
+    return marked_verified(row, field)
 
 
 def _failed(row: dict) -> str | None:
@@ -274,6 +283,8 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     bands_n, rows_per_band = neardup.lsh_params(opts.jaccard, opts.num_perm)
 
     state = _Rows()
+    if store is not None:
+        state.verdicts = {v.question_id: v for v in store.verdicts()}
     if opts.semantic:
         state.texts_for_semantic = []
     out_dir = inputs.output.parent
@@ -301,6 +312,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             if item.seed is None:
                 state.failed[len(state.ids) + len(batch)] = item.skipped or "skipped"
             spool.add(item.raw)
+            state.kinds.append("seed" if inputs.seeds else str(item.row.get("kind") or "row"))
             batch.append(item)
             progress.update(ok=True)
             if len(batch) >= opts.batch_rows:
@@ -325,8 +337,10 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
                                         items, keep_of, similarity, kind_of, quiet=inputs.quiet)
             timings["semantic"] += time.monotonic() - t
         t = time.monotonic()
-        _write_outputs(inputs, opts, state, spool, keep_of, similarity, kind_of, paraphrases, items,
-                       summaries, report)
+        decisions = _write_outputs(inputs, opts, state, spool, keep_of, similarity, kind_of, paraphrases, items,
+                                   summaries, report)
+        if store is not None:  # the row status every later stage reads (graphgen.status)
+            report.decisions_recorded = store.add_filter_decisions(decisions)
         timings["write"] += time.monotonic() - t
     finally:
         spool.close()
@@ -371,8 +385,8 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
     usable = np.fromiter((r.seed is not None for r in batch), dtype=bool, count=len(batch))
     questions = [r.seed.question if r.seed is not None else "" for r in batch]
     state.usable.append(usable)
-    state.verified.append(np.fromiter((_is_verified(r.row, opts.verified_field) for r in batch), dtype=bool,
-                                      count=len(batch)))
+    state.verified.append(np.fromiter((_is_verified(state.ids[base + k], r.row, opts.verified_field, state.verdicts)
+                                       for k, r in enumerate(batch)), dtype=bool, count=len(batch)))
     if state.texts_for_semantic is not None:
         state.texts_for_semantic.extend(questions)
 
@@ -481,7 +495,7 @@ def _dup_reason(kind: int, kept_id: str, sim: float) -> FilterReason:
 def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spool: _Spool,
                    keep_of: np.ndarray, similarity: np.ndarray, kind_of: np.ndarray,
                    paraphrases: dict[int, FilterReason], items, summaries: list[BenchmarkSummary],
-                   report: FilterReport) -> None:
+                   report: FilterReport) -> list[FilterDecision]:
     paths = {name: inputs.path(name) for name in ("output", "removed", "flagged")}
     paths["output"] = inputs.output
     tmp = {name: p.with_name(f".{p.name}.tmp-{os.getpid()}") for name, p in paths.items()}
@@ -491,6 +505,7 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
     for p in tmp.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     handles = {name: open(p, "w", encoding="utf-8") for name, p in tmp.items()}
+    decisions: list[FilterDecision] = []
     try:
         for i, raw in enumerate(spool.lines()):
             row_id = state.ids[i]
@@ -518,6 +533,9 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
                 else:
                     handles["flagged"].write(_reason_line(row_id, para, raw))
                     report.flagged += 1
+            decisions.append(FilterDecision(row_id=row_id, row_kind=state.kinds[i],
+                                            decision="kept" if reason is None else reason.kind,
+                                            reason=reason if reason is not None else paraphrases.get(i)))
             if reason is None:
                 handles["output"].write(raw + "\n")
                 report.kept += 1
@@ -547,6 +565,7 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
         members = dup & (kind_of == code)
         if members.any():
             report.clusters[name] = int(len(np.unique(keep_of[members])))
+    return decisions
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -292,6 +292,15 @@ class SolvePath(BaseModel):
     correct: bool | None = Field(None, description="equivalent to the gold (or to the majority, without gold)")
 
 
+class JudgeVerdict(BaseModel):
+    """A model judge's verdict on a question's answer, kept beside the rule's (issue 20)."""
+
+    status: Literal["verified", "unverified", "unverifiable"]
+    model: str = ""
+    prompt_version: str = ""
+    reason: str = ""
+
+
 class SolveVerdict(BaseModel):
     """One question's verdict over its paths."""
 
@@ -311,9 +320,14 @@ class SolveVerdict(BaseModel):
     correct: int = 0
     pass_rate: float = Field(0.0, description="correct paths / paths: a difficulty estimate")
     majority_correct: bool | None = Field(None, description="with gold: does the majority match it")
-    verified: bool | None = Field(None, description="generated rows: the majority agrees with the row's own answer")
+    verified: bool | None = Field(None, description="the rule's verdict as a flag: status == 'verified' (graphgen.status)")
     kept: list[str] = Field(default_factory=list, description="ids of the kept paths (minimal optimal set)")
     duplicates: int = Field(0, description="correct paths dropped as duplicates")
+    status: Literal["verified", "unverified", "unverifiable"] | None = Field(
+        None, description="the rule's verdict (graphgen.status); None only on records written before it existed")
+    verified_by: Literal["gold", "vote"] | None = Field(None, description="what the rule checked against")
+    status_reason: str = Field("", description="why, in one line (e.g. 'gold is option letter B but the question has no options')")
+    judge: JudgeVerdict | None = Field(None, description="a model judge's verdict, stored beside the rule's (never replacing it)")
 
 
 class FilterReason(BaseModel):
@@ -331,6 +345,17 @@ class FilterReason(BaseModel):
         None, description="ngram: an n-gram in common; ngram-numbers: the same with numbers masked; "
         "contained: the whole (short) item appears in the row")
     field: Literal["question", "solution"] | None = Field(None, description="contaminated: which text matched")
+
+
+class FilterDecision(BaseModel):
+    """What `graphgen filter` decided for one row, as stored in the workspace (graphgen.status
+    reads it; export leaves out every row whose decision is not `kept`)."""
+
+    row_id: str
+    row_kind: str = Field("row", description="seed, concepts, fusion, variant, path, or row (a file without kinds)")
+    decision: Literal["kept", "duplicate", "near_duplicate", "semantic_duplicate", "contaminated", "paraphrase",
+                      "failed"]
+    reason: FilterReason | None = Field(None, description="why it was removed (or, kept, flagged as a paraphrase)")
 
 
 class RemovedRow(BaseModel):

@@ -37,6 +37,7 @@ SCHEMAS: dict[str, str] = {
     "solve_path": "graphgen.records:SolvePath",
     "solve_verdict": "graphgen.records:SolveVerdict",
     "filter_removed_row": "graphgen.records:RemovedRow",
+    "filter_decision": "graphgen.records:FilterDecision",
     # export layouts
     "alpaca_row": "graphgen.export:AlpacaRow",
     "sharegpt_row": "graphgen.export:ShareGPTRow",

@@ -60,6 +60,7 @@ from graphgen.records import (
     SolveVerdict,
 )
 from graphgen.stage import LLMTally, StageReport
+from graphgen.status import rule_verdict
 from graphgen.store.base import GraphStore
 
 __all__ = ["SolveInputs", "SolveReport", "SourceSummary", "run", "read_questions", "normalize_code",
@@ -89,7 +90,12 @@ class SourceSummary(BaseModel):
     correct: int = 0
     pass_at_1: float | None = Field(None, description="mean share of correct paths (with gold)")
     majority_accuracy: float | None = Field(None, description="share of questions whose majority matches the gold")
-    verified: int = 0
+    verified: int = Field(0, description="questions verified (graphgen.status), by gold or by vote")
+    verified_by_gold: int = 0
+    verified_by_vote: int = 0
+    unverified: int = 0
+    unverifiable: int = 0
+    unverifiable_reasons: dict[str, int] = Field(default_factory=dict, description="reason -> questions")
     kept_histogram: dict[int, int] = Field(default_factory=dict, description="kept paths per question -> questions")
     program_failures: dict[str, int] = Field(default_factory=dict, description="sandbox reason -> programs")
     no_answer: int = 0
@@ -135,7 +141,10 @@ class SolveReport(StageReport):
             if s.majority_accuracy is not None:
                 parts.append(f"majority-vote accuracy {s.majority_accuracy:.3f}")
             if s.questions - s.with_gold:
-                parts.append(f"{s.questions - s.with_gold} without gold (judged by vote), {s.verified} verified")
+                parts.append(f"{s.questions - s.with_gold} without gold (judged by vote)")
+            parts.append(f"{s.verified} verified ({s.verified_by_gold} by gold, {s.verified_by_vote} by vote), "
+                         f"{s.unverified} unverified, {s.unverifiable} unverifiable")
+            parts.extend(f"unverifiable: {n} x {reason}" for reason, n in sorted(s.unverifiable_reasons.items()))
             hist = ", ".join(f"{k}:{v}" for k, v in sorted(s.kept_histogram.items()))
             parts.append(f"kept per question {{{hist}}}")
             if s.program_failures:
@@ -459,9 +468,20 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
         progress.close()
 
 
+def _gold_problem(q: SolveQuestion, checker: AnswerChecker) -> str | None:
+    """Why the gold answer cannot be compared with a path's answer (None: it can)."""
+    gold = (q.gold or "").strip()
+    if not gold:
+        return "the gold answer is empty"
+    if not checker.parse(gold) and not re.fullmatch(r"[\w\s.,/+-]+", gold):
+        return f"the gold answer {gold!r} cannot be parsed as math"
+    return None
+
+
 def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, keep: int,
            min_agreement: float) -> tuple[SolveVerdict, list[SolvePath]]:
-    """Answers, correctness, votes and the kept set of one question's paths."""
+    """Answers, correctness, votes, the rule's status (graphgen.status) and the kept set of one
+    question's paths. Every sampled path is a vote, whether or not it produced an answer."""
     for p in paths:
         if p.style == "cot":
             p.answer = final_answer(p.text)
@@ -472,7 +492,7 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
     voters: list[str | None] = ([q.own_answer] if q.own_answer else []) + [p.answer for p in answered]
     groups = checker.groups(voters)
     offset = 1 if q.own_answer else 0
-    total_votes = sum(len(g) for g in groups)
+    total_votes = len(paths) + offset  # crashed and answerless paths count against every answer
     best = max(groups, key=len) if groups else []  # ties: first appearance (own answer first)
     majority = voters[best[0]] if best else None
     agreement = len(best) / total_votes if total_votes else 0.0
@@ -482,17 +502,25 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
                            method="gold" if q.gold is not None else "vote", paths=len(paths),
                            answered=len(answered), votes=votes, majority=majority,
                            agreement=round(agreement, 6))
+    gold_problem = _gold_problem(q, checker) if q.gold is not None else None
+    own_in_majority = bool(q.own_answer) and 0 in best
     if q.gold is not None:
-        for p in answered:
-            p.correct = checker.equivalent(q.gold, p.answer)
-        verdict.majority_correct = checker.equivalent(q.gold, majority) if majority is not None else False
-    else:
-        trusted = agreement >= min_agreement and majority is not None
-        members = {i - offset for i in best if i >= offset} if trusted else set()
+        if gold_problem is None:
+            for p in answered:
+                p.correct = checker.equivalent(q.gold, p.answer)
+            verdict.majority_correct = checker.equivalent(q.gold, majority) if majority is not None else False
+    status, verified_by, reason = rule_verdict(
+        gold=q.gold, gold_problem=gold_problem, correct=sum(1 for p in answered if p.correct),
+        own_answer=q.own_answer, own_in_majority=own_in_majority, majority=majority,
+        majority_votes=len(best), total_votes=total_votes, min_agreement=min_agreement)
+    verdict.status, verdict.verified_by, verdict.status_reason = status, verified_by, reason
+    verdict.verified = status == "verified"
+    if q.gold is None:
+        # without gold, a path is correct only when it agrees with the row's own answer and the
+        # vote verified that answer: a majority against the row's answer keeps nothing
+        members = {i - offset for i in best if i >= offset} if status == "verified" else set()
         for i, p in enumerate(answered):
             p.correct = i in members
-        if q.own_answer:
-            verdict.verified = bool(trusted and 0 in best)
     for p in paths:
         if p.answer is None:
             p.correct = False
@@ -703,8 +731,18 @@ def _summarise(report: SolveReport, questions: list[SolveQuestion], verdicts: di
             s.with_gold += 1
             pass_sum[src] += v.pass_rate
             majority_right[src] += bool(v.majority_correct)
-        elif v.verified:
+        if v.status == "verified":
             s.verified += 1
+            if v.verified_by == "gold":
+                s.verified_by_gold += 1
+            else:
+                s.verified_by_vote += 1
+        elif v.status == "unverifiable":
+            s.unverifiable += 1
+            key = v.status_reason if len(v.status_reason) < 60 else v.status_reason.split(":")[0][:60]
+            s.unverifiable_reasons[key] = s.unverifiable_reasons.get(key, 0) + 1
+        else:
+            s.unverified += 1
     for p in done.values():
         src = src_of.get(p.question_id)
         if src is None:
@@ -730,15 +768,6 @@ def _summarise(report: SolveReport, questions: list[SolveQuestion], verdicts: di
 
 def read_verdicts(path: Path) -> dict[str, SolveVerdict]:
     return {v.question_id: v for v in read_jsonl(Path(path), SolveVerdict)}  # type: ignore[misc]
-
-
-def verified_only(rows: Iterable[GeneratedQuestion], verdicts: dict[str, SolveVerdict]) -> Iterator[GeneratedQuestion]:
-    """Generated rows whose solve verdict says verified (the majority agrees with the row's
-    own answer); rows never solved are left out too."""
-    for row in rows:
-        v = verdicts.get(row.id)
-        if v is not None and v.verified:
-            yield row
 
 
 def path_rows(paths: Iterable[SolvePath], verdicts: dict[str, SolveVerdict]) -> Iterator[GeneratedQuestion]:

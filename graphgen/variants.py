@@ -61,6 +61,7 @@ from graphgen.numbershift import (
 from graphgen.progress import Progress
 from graphgen.records import GeneratedQuestion, NumberChange, VariantLineage
 from graphgen.stage import StageReport
+from graphgen.status import is_verified, marked_verified
 
 if TYPE_CHECKING:
     from graphgen.store.base import GraphStore
@@ -191,19 +192,27 @@ def _first(row: dict, *names: str) -> Any:
     return None
 
 
-def _is_verified(row: dict) -> bool:
-    verdict = _first(row, "verdict", "correct", "verified")
-    if verdict is None:
-        return True  # solve's paths.jsonl holds kept (verified) paths only
-    return verdict is True or str(verdict).lower() in ("correct", "true", "ok", "verified", "1")
+def _is_verified(row: dict, verdicts: dict) -> bool:
+    """The path's question's stored verdict decides (graphgen.status: verified, and solve kept
+    this path); a path whose question has no stored verdict says it itself (`correct`, ...);
+    a bare program row without any marker is taken as given."""
+    v = verdicts.get(str(row.get("question_id")))
+    if v is not None:
+        return is_verified(v) and str(row.get("id")) in v.kept
+    if _first(row, "verdict", "correct", "verified") is None:
+        return True
+    return marked_verified(row, "verdict", "correct", "verified")
 
 
-def read_sources(paths: Iterable[Path], questions: Iterable[Path] = ()) -> Iterator[VariantSource]:
+def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
+                 verdicts: dict | None = None) -> Iterator[VariantSource]:
     """Group code paths by question, in first-seen order.
 
     Path rows are `graphgen solve`'s `SolvePath`s: `question_id`, `question_kind`, `style`
     (only "code" rows are used), `index`, `text` (the program, bare or in a ```python block),
-    `answer`, `correct` (rows not marked correct are skipped) and `id`. Rows may also carry
+    `answer`, `correct` and `id`. A path is used when its question's stored verdict says
+    verified and solve kept the path (`verdicts`, graphgen.status); without a stored verdict,
+    rows marked not correct are skipped. Rows may also carry
     `question` (its text) and `code` / `program` instead of `text`. The questions' text and
     gold answers come from `questions` files: solve's verdicts.jsonl, generated or variant
     rows, or seed files (any format `extract` reads).
@@ -220,7 +229,8 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = ()) -> Itera
                     raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg}: col {exc.colno})") from None
                 if not isinstance(row, dict) or row.get("question_id") in (None, ""):
                     raise ValueError(f"{path}:{lineno}: not a code path row (no question_id)")
-                if str(row.get("style", "code")) != "code" or not _is_verified(row) or row.get("status", "ok") != "ok":
+                if str(row.get("style", "code")) != "code" or not _is_verified(row, verdicts or {}) \
+                        or row.get("status", "ok") != "ok":
                     continue
                 raw = _first(row, "code", "program", "text", "solution")
                 program = program_of(str(raw or ""))
@@ -597,7 +607,8 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
             open_for_append(rejects_path) as rejects_fh:
         report.copied_to_store = writer.copied_to_store
         done = _ids_in(out_path) | _ids_in(rejects_path)
-        sources = read_sources(inputs.paths, inputs.questions)
+        verdicts = {x.question_id: x for x in store.verdicts()} if store is not None else {}
+        sources = read_sources(inputs.paths, inputs.questions, verdicts)
         units = _units(sources, settings, done, report, inputs.limit, writer.in_store, writer.recover)
         engine = _Engine(settings, box, report, rejects_fh)
 

@@ -121,7 +121,7 @@ def planted(tmp_path_factory):
     inputs = _write(work / "generated.jsonl", rows)
     graphgen("filter", inputs, "-o", work / "out" / "kept.jsonl", "--benchmarks", BENCH_DIR, "--quiet", cwd=work)
     kept = {r["id"]: r for r in _jsonl(work / "out" / "kept.jsonl")}
-    removed = {r["id"]: r for r in _jsonl(work / "out" / "removed.jsonl")}
+    removed = {r["id"]: r for r in _jsonl(work / "out" / "kept.removed.jsonl")}
     report = json.loads((work / "out" / "kept.report.json").read_text())
     return dict(rows=rows, truth=truth, kept=kept, removed=removed, report=report, exact_of=exact_of,
                 near_of=near_of, bench_of=bench_of, distinct=distinct, work=work)
@@ -207,7 +207,7 @@ def test_keep_rule_verified_first_then_earliest_and_export_reads_kept(tmp_path):
     assert "no benchmarks given" in proc.stdout
     kept = _jsonl(tmp_path / "kept.jsonl")
     assert [r["id"] for r in kept] == ["g2"]
-    removed = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "removed.jsonl")}
+    removed = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "kept.removed.jsonl")}
     assert removed["g1"]["of"] == "g2" and removed["g3"]["of"] == "g2"
     assert removed["g4"]["kind"] == "failed"
     graphgen("export", "kept.jsonl", "-o", "train.jsonl", "--layout", "alpaca", cwd=tmp_path)
@@ -230,12 +230,12 @@ def test_solutions_short_items_and_seed_files(tmp_path):
     ])
     graphgen("filter", seeds, "--seeds", "-o", "kept.jsonl", "--benchmarks", bench, "--quiet", cwd=tmp_path)
     assert [r["question"] for r in _jsonl(tmp_path / "kept.jsonl")] == ["What is 2+2?", "Simplify $\\sqrt{246}$."]
-    contaminated, duplicate = [r["reason"] for r in _jsonl(tmp_path / "removed.jsonl")]
+    contaminated, duplicate = [r["reason"] for r in _jsonl(tmp_path / "kept.removed.jsonl")]
     assert contaminated["match"] == "contained" and contaminated["ngram"] == "simplify sqrt 245"
     assert duplicate["kind"] == "duplicate"
     graphgen("filter", seeds, "--seeds", "-o", "kept.jsonl", "--benchmarks", bench, "--solutions",
              "--ngram", "8", "--quiet", cwd=tmp_path)
-    reasons = {r["reason"].get("field") for r in _jsonl(tmp_path / "removed.jsonl")}
+    reasons = {r["reason"].get("field") for r in _jsonl(tmp_path / "kept.removed.jsonl")}
     assert reasons == {"question", "solution", None}
 
 
@@ -249,7 +249,7 @@ def test_benchmark_without_question_field_is_one_line(tmp_path):
     assert "--benchmark-question-field" in err[0] and "Traceback" not in proc.stderr
     graphgen("filter", src, "-o", "kept.jsonl", "--benchmarks", bad, "--benchmark-question-field", "prompt_text",
              "--quiet", cwd=tmp_path)
-    assert not (tmp_path / "removed.jsonl").read_text()
+    assert not (tmp_path / "kept.removed.jsonl").read_text()
 
 
 def test_bad_rows_stop_or_go_to_rejects(tmp_path):
@@ -298,16 +298,16 @@ def test_semantic_duplicates_and_benchmark_paraphrases(tmp_path):
     assert len(_jsonl(tmp_path / "plain.jsonl")) == 5
     graphgen("filter", src, "-o", "kept.jsonl", "--semantic", *env_args, cwd=tmp_path)
     assert [r["id"] for r in _jsonl(tmp_path / "kept.jsonl")] == ["t1", "s1", "p1", "p2"]
-    (dup,) = _jsonl(tmp_path / "removed.jsonl")
+    (dup,) = _jsonl(tmp_path / "kept.removed.jsonl")
     assert dup["id"] == "t2" and dup["reason"]["kind"] == "semantic_duplicate" and dup["reason"]["of"] == "t1"
     assert dup["reason"]["similarity"] >= 0.95
-    flagged = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "flagged.jsonl")}
+    flagged = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "kept.flagged.jsonl")}
     assert set(flagged) == {"p1", "p2"}
     assert flagged["p1"]["item_id"] == "gsm8k_test_sample-1" and flagged["p1"]["similarity"] >= 0.9
     assert flagged["p2"]["item_id"] == "gsm8k_test_sample-2"
     graphgen("filter", src, "-o", "kept.jsonl", "--semantic", "--drop-paraphrases", *env_args, cwd=tmp_path)
     assert [r["id"] for r in _jsonl(tmp_path / "kept.jsonl")] == ["t1", "s1"]
-    removed = {r["id"]: r["reason"]["kind"] for r in _jsonl(tmp_path / "removed.jsonl")}
+    removed = {r["id"]: r["reason"]["kind"] for r in _jsonl(tmp_path / "kept.removed.jsonl")}
     assert removed == {"t2": "semantic_duplicate", "p1": "paraphrase", "p2": "paraphrase"}
     report = json.loads((tmp_path / "kept.report.json").read_text())
     assert report["benchmarks"][0]["paraphrases"] == 2 and report["clusters"]["semantic_duplicate"] == 1

@@ -6,7 +6,7 @@ import pytest
 from neo4j_fixtures import small_workspace
 
 from graphgen.graph import rebuild
-from graphgen.records import ConceptMerge
+from graphgen.records import ConceptMerge, FilterDecision, FilterReason, JudgeVerdict, SolveVerdict
 from graphgen.store.base import StoreError
 from graphgen.store.copy import copy_workspace
 from graphgen.store.sqlite import SQLiteStore
@@ -24,7 +24,32 @@ def snapshot(store):
         "seed_concepts": list(store.seed_concepts()),
         "generated": list(store.generated()),
         "merges": store.concept_merges(),
+        "verdicts": list(store.verdicts()),
+        "filter_decisions": list(store.filter_decisions()),
     }
+
+
+def row_status(generated, seeds):
+    """A verdict per row of each status, and filter decisions (row status, graphgen.status)."""
+    g0, g1, g2 = (g.id for g in generated[:3])
+    verdicts = [
+        SolveVerdict(question_id=g0, question_kind="concepts", method="vote", paths=4, answered=4, own_answer="7",
+                     votes={"7": 5}, majority="7", agreement=1.0, status="verified", verified_by="vote",
+                     verified=True, kept=["p1"], status_reason="the row's answer 7 has 5 of 5 votes"),
+        SolveVerdict(question_id=g1, question_kind="concepts", method="vote", paths=4, answered=2, own_answer="9",
+                     votes={"7": 2, "9": 1}, majority="7", agreement=0.4, status="unverified", verified=False,
+                     judge=JudgeVerdict(status="verified", model="judge-model", reason="same value")),
+        SolveVerdict(question_id=seeds[0].id, question_kind="seed", method="gold", gold="B", paths=4, answered=4,
+                     status="unverifiable", verified=False, status_reason="gold is an option letter"),
+    ]
+    decisions = [
+        FilterDecision(row_id=g0, row_kind="concepts", decision="kept"),
+        FilterDecision(row_id=g2, row_kind="concepts", decision="contaminated",
+                       reason=FilterReason(kind="contaminated", message="contaminated by gsm8k_test:12",
+                                           benchmark="gsm8k_test", item_id="12", ngram="a b c", match="ngram",
+                                           field="question")),
+    ]
+    return verdicts, decisions
 
 
 def test_push_then_pull_round_trip(neo4j_store, tmp_path):
@@ -37,14 +62,19 @@ def test_push_then_pull_round_trip(neo4j_store, tmp_path):
                                                similarity=0.5)])
         rebuild(local)
         local.add_generated(generated)
+        verdicts, decisions = row_status(generated, seeds)
+        local.add_verdicts(verdicts)
+        local.add_filter_decisions(decisions)
         original = snapshot(local)
+        assert original["verdicts"] and original["filter_decisions"] == sorted(decisions, key=lambda d: d.row_id)
         assert {c.id: c.aliases for c in original["concepts"]}["kp:multiplication"] == ["Addition"]
 
         pushed = copy_workspace(local, neo4j_store)  # push
     st = original["stats"]
     assert pushed == {"seeds": st.seeds, "extractions": st.extracted_seeds, "merges": 1,
                       "concepts": sum(st.concepts.values()), "edges": sum(st.edges.values()),
-                      "generated": st.generated}
+                      "generated": st.generated, "verdicts": 3, "filter_decisions": 2}
+    # every row's status (verdict with the judge's beside it, filter decision) arrives as it was
     assert snapshot(neo4j_store) == original
 
     with SQLiteStore(tmp_path / "pulled.db") as pulled:

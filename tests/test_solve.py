@@ -116,8 +116,12 @@ def test_verdicts_votes_and_kept_sets_are_exact(fake_llm, tmp_path):
 
     hard = v["hard"]
     assert hard["paths"] == 8 and hard["answered"] == 5  # crash, loop and one prose path without answer
-    assert hard["votes"] == {"6": 3, "5": 2} and hard["majority"] == "6" and hard["agreement"] == 0.6
+    # agreement counts every sampled path, the crashed and answerless ones too: 3 of 8
+    assert hard["votes"] == {"6": 3, "5": 2} and hard["majority"] == "6" and hard["agreement"] == 0.375
     assert hard["correct"] == 2 and hard["pass_rate"] == 0.25 and hard["majority_correct"] is False
+    # two paths reach the gold: verified by gold, though the majority is wrong
+    assert (hard["status"], hard["verified_by"], hard["verified"]) == ("verified", "gold", True)
+    assert (easy["status"], easy["verified_by"]) == ("verified", "gold")
     assert sorted(hard["kept"]) == sorted([path_id("hard", "code", 3), path_id("hard", "cot", 2)])
 
     frac = v["frac"]
@@ -195,10 +199,16 @@ def test_generated_rows_are_verified_by_vote(fake_llm, tmp_path):
     g1, g2, g3 = v["g1"], v["g2"], v["g3"]
     # the row's own answer + 2 prose + 3 programs say 7
     assert g1["method"] == "vote" and g1["votes"] == {"7": 6, "8": 1, "9": 1}
-    assert g1["verified"] is True and g1["correct"] == 5 and g1["agreement"] == pytest.approx(6 / 8, abs=1e-6)
+    # every sampled path is a vote (the 8 paths and the row's own answer), answered or not
+    assert g1["verified"] is True and g1["correct"] == 5 and g1["agreement"] == pytest.approx(6 / 9, abs=1e-6)
+    assert (g1["status"], g1["verified_by"]) == ("verified", "vote")
     assert g2["verified"] is False and g2["majority"] == "7" and g2["votes"] == {"9": 1, "7": 8}
-    assert g2["correct"] == 8
-    assert g3["verified"] is False and g3["correct"] == 0 and g3["kept"] == [] and g3["agreement"] == 0.2
+    # a majority that contradicts the row's own answer keeps nothing: no path is "correct"
+    assert g2["status"] == "unverified" and g2["correct"] == 0 and g2["kept"] == []
+    assert "disagrees with the row's answer 9" in g2["status_reason"]
+    assert g3["verified"] is False and g3["correct"] == 0 and g3["kept"] == []
+    assert g3["agreement"] == pytest.approx(1 / 9, abs=1e-6) and g3["status"] == "unverified"
+    assert {p["question_id"] for p in rows(out / "paths.jsonl")} == {"g1"}
     graphgen("export", generated, "--verified-only", "--verdicts", out / "verdicts.jsonl",
              "-o", tmp_path / "train.jsonl", cwd=tmp_path)
     assert [r["metadata"]["id"] for r in rows(tmp_path / "train.jsonl")] == ["g1"]

@@ -23,6 +23,7 @@ from graphgen.records import (
     GeneratedQuestion,
     Mention,
     SeedQuestion,
+    FilterDecision,
     SolveVerdict,
 )
 
@@ -126,6 +127,15 @@ class GraphStore(ABC):
     @abstractmethod
     def verdicts(self) -> Iterator[SolveVerdict]:
         """All solve verdicts ordered by question id."""
+
+    # --- filter decisions (graphgen.status) --------------------------------------------------
+    @abstractmethod
+    def add_filter_decisions(self, decisions: Iterable[FilterDecision]) -> int:
+        """Insert or replace filter's decision per row id (the latest filter run over a row wins)."""
+
+    @abstractmethod
+    def filter_decisions(self) -> Iterator[FilterDecision]:
+        """All filter decisions ordered by row id."""
 
     def generated_ids(self) -> set[str]:
         """Ids of the stored rows whose generation succeeded (a resumed generate skips them)."""

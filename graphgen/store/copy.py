@@ -4,7 +4,8 @@ Generic over the GraphStore interface: seeds, extractions (exactly as stored), t
 map (canonicalize), then the
 concept graph is recomputed in the destination from those extractions (the same
 graphgen.graph.build_graph in both stores, so concepts and edges come out identical), then
-generated questions with their lineage. Everything streams; nothing is held in memory
+generated questions with their lineage, then each row's status (solve's verdicts, filter's
+decisions). Everything streams; nothing is held in memory
 beyond one batch. Copying twice changes nothing (every write is an upsert by id).
 """
 
@@ -35,7 +36,8 @@ def copy_workspace(
 ) -> dict[str, int]:
     """Copy seeds, extractions, the concept graph and generated rows from `src` to `dst`.
 
-    Returns the counts copied: {"seeds", "extractions", "merges", "generated"} as written, plus the
+    Returns the counts copied: {"seeds", "extractions", "merges", "generated", "verdicts",
+    "filter_decisions"} as written, plus the
     destination's {"concepts", "edges"} after its graph rebuild. With `check` (default), the
     destination's counts must equal the source's, else StoreError says which differ (e.g. the
     destination already held other data, or the source's graph was not rebuilt since its
@@ -54,6 +56,12 @@ def copy_workspace(
     note("graph", counts["concepts"] + counts["edges"])
     counts["generated"] = dst.add_generated(src.generated())
     note("generated", counts["generated"])
+    # row status (graphgen.status): solve's verdicts and filter's decisions, after the rows
+    # they link to
+    counts["verdicts"] = dst.add_verdicts(src.verdicts())
+    note("verdicts", counts["verdicts"])
+    counts["filter_decisions"] = dst.add_filter_decisions(src.filter_decisions())
+    note("filter decisions", counts["filter_decisions"])
     if check:
         want, got = _total(src.stats()), _total(dst.stats())
         diff = {k: (want[k], got[k]) for k in want if want[k] != got[k]}

@@ -36,6 +36,9 @@ from graphgen.records import (
     GeneratedQuestion,
     LLMUsage,
     Mention,
+    FilterDecision,
+    FilterReason,
+    JudgeVerdict,
     SeedQuestion,
     SolveVerdict,
     VariantLineage,
@@ -50,6 +53,7 @@ SCHEMA = (
     "schema_concept_id",
     "schema_generated_id",
     "schema_verdict_question_id",
+    "schema_filter_decision_row_id",
     "schema_concept_name",
     "schema_concept_display_name",
     "schema_concept_merge_alias",
@@ -328,7 +332,25 @@ class Neo4jStore(GraphStore):
             props = dict(r["props"])
             props["votes"] = json.loads(props.get("votes") or "{}")
             props["kept"] = list(props.get("kept") or [])
-            yield SolveVerdict.model_validate(props)
+            judge = props.pop("judge", None)
+            yield SolveVerdict.model_validate({**props, "judge": JudgeVerdict.model_validate_json(judge) if judge else None})
+
+    # --- filter decisions ---------------------------------------------------------------------
+    def add_filter_decisions(self, decisions: Iterable[FilterDecision]) -> int:
+        n = 0
+        for chunk in chunked(decisions, self.batch_size):
+            rows = [{"row_id": d.row_id, "props": {"row_id": d.row_id, "row_kind": d.row_kind, "decision": d.decision,
+                                                    "reason": d.reason.model_dump_json(exclude_none=True) if d.reason else None}}
+                    for d in chunk]
+            self._write(lambda tx, rows=rows: tx.run(cypher("filter_decisions_merge"), rows=rows).consume())
+            n += len(rows)
+        return n
+
+    def filter_decisions(self) -> Iterator[FilterDecision]:
+        for r in self._stream("filter_decisions_read"):
+            props = dict(r["props"])
+            reason = props.pop("reason", None)
+            yield FilterDecision(**props, reason=FilterReason.model_validate_json(reason) if reason else None)
 
     # --- misc ----------------------------------------------------------------------------
     def stats(self) -> GraphStats:
@@ -362,8 +384,10 @@ def _extraction(r: Any) -> Extraction:
 
 def _verdict_props(v: SolveVerdict) -> dict[str, Any]:
     """Neo4j properties are flat: the vote map is kept as JSON text, nulls dropped."""
-    props = v.model_dump(exclude_none=True)
+    props = v.model_dump(exclude_none=True, exclude={"judge"})
     props["votes"] = json.dumps(v.votes, ensure_ascii=False)
+    if v.judge is not None:
+        props["judge"] = v.judge.model_dump_json()
     return props
 
 

@@ -23,6 +23,7 @@ from graphgen.records import (
     LLMUsage,
     Mention,
     SeedQuestion,
+    FilterDecision,
     SolveVerdict,
 )
 from graphgen.sqlitedb import connect, migrate, transaction
@@ -79,6 +80,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE concept_merges (
             alias_id TEXT PRIMARY KEY, canonical_id TEXT NOT NULL, similarity REAL);
         ALTER TABLE concepts ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+        """,
+    ),
+    (
+        # Row status (graphgen.status): the rule's verification status beside each verdict,
+        # and filter's decision per row. Older verdict rows keep status NULL (read from
+        # their flags by graphgen.status.verification).
+        "0005_row_status",
+        """
+        ALTER TABLE verdicts ADD COLUMN status TEXT;
+        CREATE TABLE filter_decisions (
+            row_id TEXT PRIMARY KEY, row_kind TEXT NOT NULL, decision TEXT NOT NULL, record TEXT NOT NULL);
         """,
     ),
 ]
@@ -274,14 +286,26 @@ class SQLiteStore(GraphStore):
     # --- solve verdicts ---------------------------------------------------------------------
     def add_verdicts(self, verdicts: Iterable[SolveVerdict]) -> int:
         rows = [(v.question_id, v.question_kind, v.method, v.pass_rate,
-                 None if v.verified is None else int(v.verified), v.model_dump_json()) for v in verdicts]
+                 None if v.verified is None else int(v.verified), v.model_dump_json(), v.status) for v in verdicts]
         with self._tx():
-            self.db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?)", rows)
+            self.db.executemany("INSERT OR REPLACE INTO verdicts (question_id, question_kind, method, pass_rate, "
+                                "verified, record, status) VALUES (?,?,?,?,?,?,?)", rows)
         return len(rows)
 
     def verdicts(self) -> Iterator[SolveVerdict]:
         for (record,) in self.db.execute("SELECT record FROM verdicts ORDER BY question_id"):
             yield SolveVerdict.model_validate_json(record)
+
+    # --- filter decisions --------------------------------------------------------------------
+    def add_filter_decisions(self, decisions: Iterable[FilterDecision]) -> int:
+        rows = [(d.row_id, d.row_kind, d.decision, d.model_dump_json(exclude_none=True)) for d in decisions]
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO filter_decisions VALUES (?,?,?,?)", rows)
+        return len(rows)
+
+    def filter_decisions(self) -> Iterator[FilterDecision]:
+        for (record,) in self.db.execute("SELECT record FROM filter_decisions ORDER BY row_id"):
+            yield FilterDecision.model_validate_json(record)
 
     # --- misc ---------------------------------------------------------------------------------
     def stats(self) -> GraphStats:

@@ -1,0 +1,187 @@
+"""Row status: the one definition of "verified" and of "clean" in graphgen.
+
+Every row (a seed, a generated row, a solve path) carries two decisions, each written by the
+stage that makes it and stored in the workspace (SQLite and Neo4j alike; `graph push` copies
+both):
+
+- **verification** (`SolveVerdict.status`, written by `solve`; `rule_verdict` below decides it):
+  - *verified by gold*: the question has a comparable gold answer and at least one sampled
+    path reaches it (paths that reach it are the correct ones);
+  - *verified by vote*: no gold; the row's own answer is the largest group of all votes (every
+    sampled path, paths that crashed or gave no answer included, plus the row's own answer)
+    and that group holds at least `min_agreement` of them;
+  - *unverified*: checked and not confirmed (no path reaches the gold; the majority disagrees
+    with the row's answer; too little agreement);
+  - *unverifiable*, with a reason: nothing to check against (no gold and no answer of its own),
+    or a gold that cannot be compared (an option letter without the options).
+  A model judge's verdict (`SolveVerdict.judge`, issue 20) is stored beside the rule's, never
+  over it; `is_verified(verdict, policy)` picks: ``rule``, ``judge``, ``both`` or ``any``.
+- **filter decision** (`FilterDecision`, written by `filter`): kept, or why not (exact / near /
+  semantic duplicate, contaminated with benchmark and item, paraphrase, failed).
+
+`is_verified` is the only test of "verified": export, report, filter, variants and graph push
+call it (or read what it wrote); none re-derives it. `Gates` says whether a row passed every
+gate that ran and, if not, the reason export leaves it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from graphgen.records import FilterDecision, SolvePath, SolveVerdict
+
+__all__ = ["Policy", "LEFT_OUT", "verification", "is_verified", "rule_verdict", "path_is_clean",
+           "marked_verified", "Gates", "left_out_line"]
+
+Policy = Literal["rule", "judge", "both", "any"]
+Status = Literal["verified", "unverified", "unverifiable"]
+
+# reason code -> how the export summary names it (plural)
+LEFT_OUT: dict[str, str] = {
+    "failed": "failed generations",
+    "not_solved": "never solved",
+    "unverified": "unverified",
+    "unverifiable": "unverifiable",
+    "path_not_kept": "paths not kept by solve",
+    "not_filtered": "not seen by filter",
+    "duplicate": "exact duplicates",
+    "near_duplicate": "near-duplicates",
+    "semantic_duplicate": "semantic duplicates",
+    "contaminated": "contaminated",
+    "paraphrase": "benchmark paraphrases",
+}
+
+
+def verification(v: SolveVerdict | None) -> Status | None:
+    """The rule's verification status of a verdict (None: never solved). Records written before
+    `status` existed carry only the old flags; their status is read from those, once, here."""
+    if v is None:
+        return None
+    if v.status is not None:
+        return v.status
+    ok = v.verified if v.verified is not None else v.majority_correct
+    return "verified" if ok else "unverified"
+
+
+def is_verified(v: SolveVerdict | None, policy: Policy = "rule") -> bool:
+    """THE definition of a verified question: the rule's verdict, the judge's, both, or either."""
+    if v is None:
+        return False
+    rule = verification(v) == "verified"
+    judge = v.judge is not None and v.judge.status == "verified"
+    if policy == "rule":
+        return rule
+    if policy == "judge":
+        return judge
+    if policy == "both":
+        return rule and judge
+    if policy == "any":
+        return rule or judge
+    raise ValueError(f"unknown verification policy {policy!r}; choose rule, judge, both or any")
+
+
+def rule_verdict(*, gold: str | None, gold_problem: str | None, correct: int, own_answer: str | None,
+                 own_in_majority: bool, majority: str | None, majority_votes: int, total_votes: int,
+                 min_agreement: float) -> tuple[Status, Literal["gold", "vote"] | None, str]:
+    """The rule: (status, verified_by, reason) of one question's sampled paths (see the module
+    docstring). `gold_problem` says why a gold answer cannot be compared (None: it can);
+    `total_votes` counts every sampled path plus the row's own answer."""
+    if gold is not None:
+        if gold_problem:
+            return "unverifiable", None, gold_problem
+        if correct:
+            return "verified", "gold", f"{correct} path(s) reach the gold {gold}"
+        said = f" (majority {majority})" if majority is not None else " (no path gave an answer)"
+        return "unverified", None, f"no path reaches the gold {gold}{said}"
+    if not own_answer:
+        return "unverifiable", None, "no gold answer and no answer of its own to check the vote against"
+    share = majority_votes / total_votes if total_votes else 0.0
+    if not own_in_majority:
+        return "unverified", None, (f"the majority {majority} ({majority_votes} of {total_votes} votes) "
+                                    f"disagrees with the row's answer {own_answer}")
+    if share < min_agreement:
+        return "unverified", None, (f"the row's answer {own_answer} has {majority_votes} of {total_votes} votes, "
+                                    f"below min_agreement {min_agreement}")
+    return "verified", "vote", f"the row's answer {own_answer} has {majority_votes} of {total_votes} votes"
+
+
+def path_is_clean(path: SolvePath, verdict: SolveVerdict | None, policy: Policy = "rule") -> bool:
+    """A path for training: its question is verified and solve kept the path (it agrees with
+    the gold, or with the row's own answer)."""
+    return is_verified(verdict, policy) and verdict is not None and path.id in verdict.kept
+
+
+def marked_verified(row: dict, *fields: str) -> bool:
+    """A row read from a file that says itself it is verified (e.g. solve's paths carry
+    `correct`, other tools `verified: "yes"`): used only where no stored verdict exists."""
+    for field in fields:
+        if field not in row:
+            continue
+        value = row[field]
+        if isinstance(value, str):
+            return value.strip().lower() in ("true", "yes", "1", "verified", "correct", "ok")
+        return bool(value)
+    return False
+
+
+class Gates:
+    """Which gates ran for an export, and the reason a row is left out (None: it passed).
+
+    `verdicts` are solve's, `decisions` filter's, each by row id. A gate that did not run
+    (`verification` / `filtering` False) lets every row through; one that ran leaves out every
+    row it did not pass, including rows it never saw ("never solved", "not seen by filter")."""
+
+    def __init__(self, verdicts: dict[str, SolveVerdict], decisions: dict[str, FilterDecision], *,
+                 verification: bool, filtering: bool, policy: Policy = "rule"):
+        self.verdicts, self.decisions = verdicts, decisions
+        self.verification, self.filtering, self.policy = verification, filtering, policy
+
+    @staticmethod
+    def ran(decisions: Iterable[FilterDecision], kinds: set[str] | None) -> bool:
+        """Did filter see rows of these kinds (None: any)?"""
+        return any(kinds is None or d.row_kind in kinds for d in decisions)
+
+    def _filter_reason(self, row_id: str) -> str | None:
+        if not self.filtering:
+            return None
+        d = self.decisions.get(row_id)
+        if d is None:
+            return "not_filtered"
+        return None if d.decision == "kept" else d.decision
+
+    def row_reason(self, row_id: str, status: str = "ok") -> str | None:
+        if status == "failed":
+            return "failed"
+        if self.verification:
+            v = self.verdicts.get(row_id)
+            if v is None:
+                return "not_solved"
+            if not is_verified(v, self.policy):
+                return verification(v) if verification(v) != "verified" else "unverified"
+        return self._filter_reason(row_id)
+
+    def path_reason(self, path_id: str, question_id: str) -> str | None:
+        """A solve path: its question verified, the path kept by solve (it agrees with the
+        gold or the row's own answer), and passed by filter if filter saw paths."""
+        v = self.verdicts.get(question_id)
+        if v is None:
+            return "not_solved"
+        if not is_verified(v, self.policy):
+            return verification(v) if verification(v) != "verified" else "unverified"
+        if path_id not in v.kept:
+            return "path_not_kept"
+        return self._filter_reason(path_id)
+
+    def status_fields(self, verdict_id: str, decision_id: str) -> dict:
+        """What export writes into a row's metadata: its question's verification and its filter decision."""
+        v = self.verdicts.get(verdict_id)
+        d = self.decisions.get(decision_id)
+        return {"verification": verification(v), "verified_by": v.verified_by if v else None,
+                "filter": d.decision if d else None}
+
+
+def left_out_line(counts: dict[str, int]) -> str:
+    """'1,211 unverified, 84 near-duplicates, 31 contaminated left out' (largest first)."""
+    parts = [f"{n:,} {LEFT_OUT.get(k, k)}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n]
+    return ", ".join(parts) + " left out" if parts else "nothing left out"
