@@ -163,7 +163,8 @@ class Gates:
 
     def path_reason(self, path_id: str, question_id: str) -> str | None:
         """A solve path: its question verified, the path kept by solve (it agrees with the
-        gold or the row's own answer), and passed by filter if filter saw paths."""
+        gold or the row's own answer), its question not removed by filter, and the path itself
+        passed by filter if filter saw paths."""
         v = self.verdicts.get(question_id)
         if v is None:
             return "not_solved"
@@ -171,6 +172,9 @@ class Gates:
             return verification(v) if verification(v) != "verified" else "unverified"
         if path_id not in v.kept:
             return "path_not_kept"
+        q = self.decisions.get(question_id)  # a removed question takes its paths with it
+        if q is not None and q.decision != "kept":
+            return q.decision
         return self._filter_reason(path_id)
 
     def status_fields(self, verdict_id: str, decision_id: str) -> dict:

@@ -1,0 +1,181 @@
+"""The trust chain (issue 18): one status per row, decided once (graphgen.status), stored in
+the workspace, honoured by export. Through the real CLI, the fake OpenAI server over HTTP, the
+real sandbox and a real SQLite workspace; every path is scripted in the question text
+(tests/fake_openai.py `solve_path_for`), so which rows are right is known exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clirun import cli_env, graphgen
+
+from graphgen.records import FilterDecision, JudgeVerdict, SolveVerdict
+from graphgen.status import Gates, is_verified, left_out_line, rule_verdict, verification
+from graphgen.store.sqlite import SQLiteStore
+
+MODEL = "fake-model"
+BENCH_ITEM = ("A farmer has forty two sheep and buys seventeen more sheep at the county fair "
+              "every spring so how many sheep does the farmer own at the end")
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, items: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    return path
+
+
+def gen(i: str, q: str, answer: str) -> dict:
+    return {"id": i, "kind": "concepts", "question": q, "solution": "s", "answer": answer,
+            "prompt_version": "generate_v1", "model": MODEL}
+
+
+# --- the rule, and the one definition of verified ---------------------------------------------
+
+
+def test_rule_verdict_cases():
+    common = dict(own_answer=None, own_in_majority=False, majority="6", majority_votes=3, total_votes=8,
+                  min_agreement=0.5)
+    assert rule_verdict(gold="5", gold_problem=None, correct=2, **common)[:2] == ("verified", "gold")
+    status, by, reason = rule_verdict(gold="5", gold_problem=None, correct=0, **common)
+    assert (status, by) == ("unverified", None) and "no path reaches the gold 5 (majority 6)" in reason
+    status, _, reason = rule_verdict(gold="B", gold_problem="gold is option letter B but no options", correct=0,
+                                     **common)
+    assert status == "unverifiable" and reason.startswith("gold is option letter")
+    # no gold, no own answer: a unanimous vote is still nothing to check against
+    status, _, reason = rule_verdict(gold=None, gold_problem=None, correct=0, **{**common, "majority_votes": 8})
+    assert status == "unverifiable" and "no gold" in reason
+    own = dict(common, own_answer="6", own_in_majority=True)
+    assert rule_verdict(gold=None, gold_problem=None, correct=0, **own)[0] == "unverified"  # 3 of 8 < 0.5
+    assert rule_verdict(gold=None, gold_problem=None, correct=0, **{**own, "majority_votes": 5})[:2] == \
+        ("verified", "vote")
+    assert rule_verdict(gold=None, gold_problem=None, correct=0,
+                        **{**own, "majority_votes": 5, "own_in_majority": False})[0] == "unverified"
+
+
+def test_is_verified_policies_and_old_records():
+    v = SolveVerdict(question_id="q", question_kind="concepts", method="vote", paths=4, answered=4,
+                     status="unverified", judge=JudgeVerdict(status="verified", model="j"))
+    assert [is_verified(v, p) for p in ("rule", "judge", "both", "any")] == [False, True, False, True]
+    # a record written before status existed: its flags, read in one place
+    old = SolveVerdict(question_id="q", question_kind="seed", method="gold", paths=4, answered=4,
+                       majority_correct=True)
+    assert verification(old) == "verified" and is_verified(old)
+    assert not is_verified(None)
+    with pytest.raises(ValueError, match="unknown verification policy"):
+        is_verified(v, "most")  # type: ignore[arg-type]
+
+
+def test_gates_reasons():
+    verdicts = {"a": SolveVerdict(question_id="a", question_kind="concepts", method="vote", paths=1, answered=1,
+                                  status="verified", kept=["pa"]),
+                "b": SolveVerdict(question_id="b", question_kind="concepts", method="vote", paths=1, answered=1,
+                                  status="unverifiable")}
+    decisions = {"a": FilterDecision(row_id="a", row_kind="concepts", decision="kept"),
+                 "c": FilterDecision(row_id="c", row_kind="concepts", decision="near_duplicate")}
+    gates = Gates(verdicts, decisions, verification=True, filtering=True)
+    assert [gates.row_reason(i) for i in "abcd"] == [None, "unverifiable", "not_solved", "not_solved"]
+    assert gates.row_reason("a", "failed") == "failed"
+    # paths: filter saw no paths (filtering False), but a removed question takes its paths along
+    paths = Gates(verdicts, decisions, verification=True, filtering=False)
+    assert paths.path_reason("pa", "a") is None and paths.path_reason("px", "a") == "path_not_kept"
+    assert paths.path_reason("pb", "b") == "unverifiable" and paths.path_reason("pz", "z") == "not_solved"
+    assert gates.path_reason("pa", "a") == "not_filtered"  # filter saw paths, not this one
+    only_filter = Gates(verdicts, decisions, verification=False, filtering=True)
+    assert [only_filter.row_reason(i) for i in "abcd"] == [None, "not_filtered", "near_duplicate", "not_filtered"]
+    assert left_out_line({"unverified": 1211, "near_duplicate": 84, "contaminated": 31}) == \
+        "1,211 unverified, 84 near-duplicates, 31 contaminated left out"
+
+
+# --- the chain through the CLI ----------------------------------------------------------------
+
+
+@pytest.fixture
+def chain(fake_llm, tmp_path):
+    """Generated rows solved and filtered in one workspace: g1 right; g2's own answer wrong on
+    every path (the majority says 7, the row 9); g3 an exact copy of g1; g4 right but a copy of a
+    benchmark item; g5 right but never solved (written after solve ran)."""
+    generated = [
+        gen("g1", "G1 {{fake: answer=7; cot=R,R,W8,N; code=R,W9,R,R}}", "7"),
+        gen("g2", "G2 {{fake: answer=7; cot=R,R,R,R; code=R,R,R,R}}", "9"),
+        gen("g3", "g1 {{fake: answer=7; cot=R,R,W8,N; code=R,W9,R,R}}", "7"),
+        gen("g4", BENCH_ITEM + " {{fake: answer=59; cot=R,R,R,R; code=R,R,R,R}}", "59"),
+    ]
+    src = write_jsonl(tmp_path / "generated.jsonl", generated)
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"id": "12", "question": BENCH_ITEM + "?"}])
+    env = cli_env(fake_llm.url)
+    graphgen("solve", src, "-o", tmp_path / "solved", "--db", tmp_path / "ws.db", cwd=tmp_path, env=env)
+    later = write_jsonl(tmp_path / "later.jsonl", generated + [gen("g5", "G5 never solved", "1")])
+    filtered = graphgen("filter", later, "-o", tmp_path / "kept.jsonl", "--benchmarks", bench, "--db",
+                        tmp_path / "ws.db", "--quiet", cwd=tmp_path, env=env)
+    assert "recorded 5 row decisions in the workspace" in filtered.stdout
+    return tmp_path, later
+
+
+def test_export_is_clean_by_default_and_says_what_it_left_out(chain):
+    tmp_path, later = chain
+    with SQLiteStore(tmp_path / "ws.db") as store:
+        decisions = {d.row_id: d.decision for d in store.filter_decisions()}
+        verdicts = {v.question_id: v.status for v in store.verdicts()}
+    assert decisions == {"g1": "kept", "g2": "kept", "g3": "duplicate", "g4": "contaminated", "g5": "kept"}
+    assert verdicts == {"g1": "verified", "g2": "unverified", "g3": "verified", "g4": "verified"}
+
+    res = graphgen("export", later, "--db", tmp_path / "ws.db", "-o", tmp_path / "train.jsonl", cwd=tmp_path)
+    assert [r["metadata"]["id"] for r in rows(tmp_path / "train.jsonl")] == ["g1"]
+    assert "wrote 1 rows" in res.stdout
+    assert "1 contaminated, 1 exact duplicates, 1 never solved, 1 unverified left out" in res.stdout, res.stdout
+    meta = rows(tmp_path / "train.jsonl")[0]["metadata"]
+    assert (meta["verification"], meta["verified_by"], meta["filter"], meta["left_out"]) == \
+        ("verified", "vote", "kept", None)
+
+    # --include-all: every row, each with the status that would have left it out
+    graphgen("export", later, "--db", tmp_path / "ws.db", "-o", tmp_path / "all.jsonl", "--include-all",
+             "--layout", "alpaca", cwd=tmp_path)
+    got = {r["metadata"]["id"]: r["metadata"] for r in rows(tmp_path / "all.jsonl")}
+    assert {k: m["left_out"] for k, m in got.items()} == {
+        "g1": None, "g2": "unverified", "g3": "duplicate", "g4": "contaminated", "g5": "not_solved"}
+    assert got["g4"]["filter"] == "contaminated" and got["g2"]["verification"] == "unverified"
+
+
+def test_path_export_keeps_only_paths_of_verified_questions_that_agree_with_the_row(chain):
+    tmp_path, _ = chain
+    out = tmp_path / "paths-train.jsonl"
+    # --verified-only used to be ignored with --paths; now path export is always gated
+    graphgen("export", "--paths", tmp_path / "solved" / "paths.jsonl", "--db", tmp_path / "ws.db", "-o", out,
+             "--verified-only", cwd=tmp_path)
+    train = rows(out)
+    assert train and {r["metadata"]["sample_id"] for r in train} == {"g1"}  # g3 dup, g4 contaminated, g2 wrong
+    assert all(r["metadata"]["answer"] == "7" for r in train)
+    # without the workspace's filter decisions, g3 and g4 (verified) come back, g2 never does
+    graphgen("export", "--paths", tmp_path / "solved" / "paths.jsonl", "-o", out, cwd=tmp_path)
+    assert {r["metadata"]["sample_id"] for r in rows(out)} == {"g1", "g3", "g4"}
+
+
+def test_nothing_left_is_one_line_and_writes_nothing(chain):
+    tmp_path, _ = chain
+    only_bad = write_jsonl(tmp_path / "bad.jsonl", [gen("g2", "G2 {{fake: answer=7; cot=R,R,R,R; code=R,R,R,R}}", "9")])
+    out = tmp_path / "empty.jsonl"
+    res = graphgen("export", only_bad, "--db", tmp_path / "ws.db", "-o", out, cwd=tmp_path, check=False)
+    assert res.returncode == 1 and not out.exists()
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and "nothing to export: 1 unverified left out" in err[0] and "--include-all" in err[0]
+    # the store's rows (none generated into this workspace) say so too
+    res = graphgen("export", "--db", tmp_path / "ws.db", "-o", out, cwd=tmp_path, check=False)
+    assert res.returncode == 1 and "nothing to export: no rows in the input" in res.stderr
+
+
+def test_variants_read_the_stored_verdict(chain):
+    """A path solve kept whose question is now unverified in the store is not a variant source."""
+    tmp_path, _ = chain
+    from graphgen.variants import read_sources
+
+    with SQLiteStore(tmp_path / "ws.db") as store:
+        verdicts = {v.question_id: v for v in store.verdicts()}
+    paths = tmp_path / "solved" / "paths.jsonl"
+    assert {s.id for s in read_sources([paths], verdicts=verdicts)} == {"g1", "g3", "g4"}
+    verdicts["g1"] = verdicts["g1"].model_copy(update={"status": "unverified", "verified": False})
+    assert {s.id for s in read_sources([paths], verdicts=verdicts)} == {"g3", "g4"}
