@@ -36,8 +36,9 @@ from graphgen.config import Settings
 from graphgen.errors import one_line
 from graphgen.graph import graph_report
 from graphgen.jsonl import atomic_path, read_jsonl
-from graphgen.records import Concept, ConceptEdge, ConceptKind
+from graphgen.records import Concept, ConceptEdge, ConceptKind, JudgeVerdict
 from graphgen.stage import StageError, StageReport
+from graphgen.status import LEFT_OUT, verification
 from graphgen.store.base import GraphStore
 
 
@@ -107,6 +108,7 @@ class CoveragePoint(BaseModel):
 
 
 class PassRow(BaseModel):
+    group: str = Field("generated", description="seeds (checked against gold) or generated (by vote)")
     topic: str
     questions: int
     verified: int
@@ -146,6 +148,8 @@ class WorkspaceReport(StageReport):
     coverage: list[CoveragePoint] = Field(default_factory=list)
     verification: list[PassRow] = Field(default_factory=list)
     verification_source: str | None = None
+    verification_status: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="seeds / generated -> status (verified by gold, by vote, unverified, unverifiable) -> questions")
     removed_by_reason: dict[str, int] = Field(default_factory=dict)
     removed_source: str | None = None
     cost_by_stage: list[StageCost] = Field(default_factory=list)
@@ -165,10 +169,10 @@ class WorkspaceReport(StageReport):
         if self.covered_share is not None:
             out.append(f"coverage: {self.coverage[-1].covered} of {self.coverage_total} concepts "
                        f"({self.covered_share:.1%}) used by {self.coverage[-1].samples} samples")
-        if self.verification:
-            q = sum(r.questions for r in self.verification)
-            v = sum(r.verified for r in self.verification)
-            out.append(f"verification: {v} of {q} question-topic pairs verified")
+        for group, counts in self.verification_status.items():
+            total = sum(counts.values())
+            out.append(f"verification, {group}: {total} questions; "
+                       + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
         if self.removed_by_reason:
             out.append("removed by filter: " + ", ".join(f"{k} {n}" for k, n in sorted(self.removed_by_reason.items())))
         if self.cost_by_stage:
@@ -191,9 +195,13 @@ class VerdictLine(BaseModel, extra="allow"):
     """What the report reads of a `solve` verdict (verdicts.jsonl or the store)."""
 
     question_id: str
+    question_kind: str = "seed"
     verified: bool | None = None
     majority_correct: bool | None = None
     pass_rate: float | None = None
+    status: str | None = None
+    verified_by: str | None = None
+    judge: JudgeVerdict | None = None
 
 
 class RemovedLine(BaseModel, extra="allow"):
@@ -360,13 +368,17 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
     rep.coverage_total = len(concepts)
     rep.coverage = _coverage(sets, set(by_id))
 
-    rep.verification, rep.verification_source = _verification(store, inputs, generated, by_id, topic_ids)
-    rep.removed_by_reason, rep.removed_source = _removed(inputs)
+    rep.verification, rep.verification_source, rep.verification_status = _verification(
+        store, inputs, generated, by_id, topic_ids)
+    rep.removed_by_reason, rep.removed_source = _removed(inputs, store)
     rep.cost_by_stage = _costs(store, generated, inputs)
     return rep
 
 
-def _verification(store, inputs, generated, by_id, topic_ids) -> tuple[list[PassRow], str | None]:
+def _verification(store, inputs, generated, by_id,
+                  topic_ids) -> tuple[list[PassRow], str | None, dict[str, dict[str, int]]]:
+    """Verification rates per topic, seeds (checked against their gold) apart from generated
+    rows (checked by vote), from the status solve stored (graphgen.status)."""
     if inputs.verdicts:
         verdicts = _read_lines(inputs.verdicts, VerdictLine)
         source = ", ".join(str(p) for p in inputs.verdicts)
@@ -374,34 +386,41 @@ def _verification(store, inputs, generated, by_id, topic_ids) -> tuple[list[Pass
         verdicts = [VerdictLine.model_validate(v.model_dump()) for v in store.verdicts()]
         source = "the store"
     else:
-        return [], None
+        return [], None, {}
     if not verdicts:
-        return [], None
+        return [], None, {}
     topics_of: dict[str, list[str]] = {g.id: [c for c in g.concept_ids if c in topic_ids] for g in generated}
     for seed_id, cids in store.seed_concepts():
         topics_of.setdefault(seed_id, [c for c in cids if c in topic_ids])
-    questions: Counter[str] = Counter()
-    verified: Counter[str] = Counter()
-    path_rates: dict[str, list[float]] = defaultdict(list)
+    questions: Counter[tuple[str, str]] = Counter()
+    verified: Counter[tuple[str, str]] = Counter()
+    path_rates: dict[tuple[str, str], list[float]] = defaultdict(list)
+    status: dict[str, Counter[str]] = {"seeds": Counter(), "generated": Counter()}
     for v in verdicts:
-        ok = v.verified if v.verified is not None else v.majority_correct
-        if ok is None:
-            continue
+        group = "seeds" if v.question_kind == "seed" else "generated"
+        st = verification(v)  # type: ignore[arg-type]
+        status[group][f"verified by {v.verified_by}" if st == "verified" and v.verified_by else str(st)] += 1
         for t in topics_of.get(v.question_id, []) or ["(no topic)"]:
-            questions[t] += 1
-            verified[t] += bool(ok)
+            questions[group, t] += 1
+            verified[group, t] += st == "verified"
             if v.pass_rate is not None:
-                path_rates[t].append(v.pass_rate)
-    rows = [PassRow(topic=by_id[t].display_name if t in by_id else t, questions=n, verified=verified[t],
-                    rate=round(verified[t] / n, 4),
-                    mean_path_pass_rate=round(sum(path_rates[t]) / len(path_rates[t]), 4) if path_rates[t] else None)
-            for t, n in questions.items()]
-    rows.sort(key=lambda r: (-r.questions, r.topic))
-    return rows, source
+                path_rates[group, t].append(v.pass_rate)
+    rows = [PassRow(group=g, topic=by_id[t].display_name if t in by_id else t, questions=n, verified=verified[g, t],
+                    rate=round(verified[g, t] / n, 4),
+                    mean_path_pass_rate=round(sum(path_rates[g, t]) / len(path_rates[g, t]), 4)
+                    if path_rates[g, t] else None)
+            for (g, t), n in questions.items()]
+    rows.sort(key=lambda r: (r.group != "seeds", -r.questions, r.topic))
+    return rows, source, {g: dict(c) for g, c in status.items() if c}
 
 
-def _removed(inputs: ReportInputs) -> tuple[dict[str, int], str | None]:
+def _removed(inputs: ReportInputs, store=None) -> tuple[dict[str, int], str | None]:
     counts: Counter[str] = Counter()
+    if not inputs.filter_removed and callable(getattr(store, "filter_decisions", None)):
+        for d in store.filter_decisions():  # the decisions filter recorded (graphgen.status)
+            if d.decision != "kept":
+                counts[d.decision] += 1
+        return dict(sorted(counts.items())), "the store" if counts else None
     for p in inputs.filter_removed:
         if p.suffix == ".json":
             data = _read_json(p)
@@ -681,12 +700,18 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
     else:
         gen.append(_absent("coverage", "No samples or generated rows to measure coverage on."))
     if rep.verification:
-        rows = rep.verification[: 20]
-        gen.append(_plot("verification", "Verification pass rate per topic (solve)",
-                         svg_bars([(r.topic, r.rate) for r in rows], title="verification", percent=True,
-                                  color=_PALETTE[2]), f"from {rep.verification_source}")
-                   + _table(["topic", "questions", "verified", "rate", "mean path pass rate"],
-                            [(r.topic, r.questions, r.verified, r.rate, r.mean_path_pass_rate) for r in rows]))
+        for group, title in (("seeds", "seeds, checked against their gold answers"),
+                             ("generated", "generated rows, checked by vote against their own answers")):
+            rows = [r for r in rep.verification if r.group == group][: 20]
+            if not rows:
+                continue
+            counts = rep.verification_status.get(group, {})
+            said = ", ".join(f"{n:,} {k}" for k, n in counts.items())
+            gen.append(_plot(f"verification-{group}", f"Verification per topic: {title} ({said})",
+                             svg_bars([(r.topic, r.rate) for r in rows], title=f"verification ({group})",
+                                      percent=True, color=_PALETTE[2]), f"from {rep.verification_source}")
+                       + _table(["topic", "questions", "verified", "rate", "mean path pass rate"],
+                                [(r.topic, r.questions, r.verified, r.rate, r.mean_path_pass_rate) for r in rows]))
     else:
         gen.append(_absent("verification", "No verdicts: `graphgen solve` has not run on this workspace."))
     if rep.removed_by_reason:

@@ -60,13 +60,17 @@ def build_workspace(root: Path) -> dict:
     verdicts = [{"question_id": g.id, "question_kind": "concepts", "method": "vote", "paths": 4, "answered": 4,
                  "verified": i % 3 != 0, "pass_rate": 0.75 if i % 3 else 0.25}
                 for i, g in enumerate(generated[:60])]
+    # and seeds checked against gold: 8 verified, 2 whose gold cannot be compared
+    verdicts += [{"question_id": sd.id, "question_kind": "seed", "method": "gold", "paths": 4, "answered": 4,
+                  "status": "verified" if i < 8 else "unverifiable", "verified_by": "gold" if i < 8 else None,
+                  "verified": i < 8, "pass_rate": 0.5} for i, sd in enumerate(seeds[:10])]
     (root / "verdicts.jsonl").write_text("".join(json.dumps(v) + "\n" for v in verdicts), encoding="utf-8")
     removed = [{"id": f"r{i}", "reason": {"kind": kind, "message": "m"}, "row": {}}
                for i, kind in enumerate(["duplicate"] * 3 + ["near_duplicate"] * 5 + ["contaminated"] * 2)]
     (root / "removed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in removed), encoding="utf-8")
     (root / "solve-report.json").write_text(json.dumps({"stage": "solve", "llm": {
         "ok": 120, "failed": 2, "prompt_tokens": 90000, "completion_tokens": 30000, "cost_usd": 0.031}}), encoding="utf-8")
-    return {"db": db, "topics": topics, "generated": generated[:60], "samples": samples, "verdicts": verdicts}
+    return {"db": db, "topics": topics, "generated": generated[:60], "samples": samples, "verdicts": verdicts[:60]}
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +107,12 @@ def test_json_numbers_match_the_workspace(workspace):
     name = {t.id: t.display_name for t in ws["topics"]}
     want = Counter(name[topic_of[v["question_id"]]] for v in ws["verdicts"])
     ok = Counter(name[topic_of[v["question_id"]]] for v in ws["verdicts"] if v["verified"])
-    got = {r["topic"]: (r["questions"], r["verified"]) for r in data["verification"]}
+    got = {r["topic"]: (r["questions"], r["verified"]) for r in data["verification"] if r["group"] == "generated"}
     assert got == {t: (n, ok[t]) for t, n in want.items()}
+    # seeds (gold) and generated rows (vote) are counted apart, never in one "verified" figure
+    assert data["verification_status"] == {"seeds": {"verified by gold": 8, "unverifiable": 2},
+                                           "generated": {"verified": 40, "unverified": 20}}
+    assert sum(r["questions"] for r in data["verification"] if r["group"] == "seeds") >= 10
     assert data["removed_by_reason"] == {"contaminated": 2, "duplicate": 3, "near_duplicate": 5}
     cost = {c["stage"]: c for c in data["cost_by_stage"]}
     assert cost["extract"]["prompt_tokens"] == 300 and cost["extract"]["calls"] == 1
@@ -144,7 +152,8 @@ def test_the_page_renders_every_plot_in_chromium(workspace):
     })
     plots = seen.values["plots"]
     expected = {"concepts-per-kind", "edges-per-kind", "degree-topic", "degree-kp", "components", "top-topics",
-                "topic-graph", "topic-distribution", "coverage", "verification", "removed", "tokens"}
+                "topic-graph", "topic-distribution", "coverage", "verification-seeds", "verification-generated",
+                "removed", "tokens"}
     assert set(plots) == expected
     assert all(n > 0 for n in plots.values()), plots
     assert seen.values["sized"] is True
