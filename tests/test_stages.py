@@ -110,7 +110,7 @@ def test_export_stage_takes_its_layout_from_settings(ws, tmp_path, fake_llm):
              cwd=ws, env=cli_env(fake_llm.url))
     settings = load_settings(None, env={}, overrides={"export": {"layout": "alpaca"}})
     report = export.run(settings, None, export.ExportInputs(inputs=[ws / "four.gen.jsonl"], output=tmp_path / "a.jsonl"))
-    assert report.summary.written == 4 and report.lines()[0].endswith("(jsonl, alpaca); 0 failed rows left out")
+    assert report.summary.written == 4 and report.lines()[0].endswith("(jsonl, alpaca); nothing left out")
     assert {"instruction", "output"} <= set(jsonl_rows(tmp_path / "a.jsonl")[0])
 
 
