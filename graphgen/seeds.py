@@ -520,6 +520,9 @@ def _with_choices(question: str, choices: Any) -> str:
     per choice (labelled A), B), ... unless already labelled); a string is kept as written."""
     if isinstance(choices, str):
         return f"{question.rstrip()}\nChoices: {choices.strip()}" if choices.strip() else question
+    if isinstance(choices, dict) and choices:  # SAT style: {"A": "3", "B": "4", ...}
+        return question.rstrip() + "\nChoices:\n" + "\n".join(
+            f"{str(k).strip().strip('()').upper()}) {_as_text(v) or ''}" for k, v in choices.items())
     if not isinstance(choices, (list, tuple)) or not choices:
         return question
     lines = []

@@ -7,7 +7,10 @@ removed, the most diverse few kept (the "minimal optimal set").
    detects them), generated or fused rows (`graphgen generate` output), or the store's seeds.
    Gold answers: an `answer` field, GSM8K's `#### N`, or the last `\\boxed{}` of a MATH
    solution (`settings.solve.answer_field` overrides); generated rows have none, but their
-   own answer counts as one vote.
+   own answer counts as one vote. Multiple choice: the options are in the question text
+   (`Choices:` lines with letters, as the seed reader writes them); a path matches when it
+   names the gold's letter or its option's value; a letter gold without options is
+   unverifiable.
 2. Sampling: `paths` paths per question and style (`cot`: prose ending in \\boxed{};
    `code`: a Python program that prints the answer) at `temperature`. Each path is one unit
    of LLM work whose id (and cache key, through the prompt's attempt number) includes the
@@ -468,11 +471,57 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
         progress.close()
 
 
+_CHOICES_BLOCK = re.compile(r"\nChoices:\s*(.*)\Z", re.DOTALL)
+_OPTION = re.compile(r"(?:^|\s)\(?([A-Ea-e])\s*[).:]\s*(.+?)(?=\s+\(?[A-Ea-e]\s*[).:]|\n|$)", re.MULTILINE)
+_LETTER = re.compile(r"([A-E])[).:]?|\(\s*([A-Ea-e])\s*\)")  # a bare lower-case letter is a variable
+
+
+def options_of(question: str) -> dict[str, str]:
+    """A multiple-choice question's options by letter, from the `Choices:` block the seed
+    reader appends (one `A) value` per line, or all on one line)."""
+    m = _CHOICES_BLOCK.search(question)
+    if not m:
+        return {}
+    return {k.upper(): v.strip() for k, v in _OPTION.findall(m.group(1)) if v.strip()}
+
+
+def option_letter(answer: str | None) -> str | None:
+    """The option letter an answer names ('B', '(b)', 'B)', '\\text{(B)}', 'B) 12'), else None."""
+    if not answer:
+        return None
+    a = re.sub(r"\\text(?:bf)?\{(.*?)\}", r"\1", answer).strip().strip("$").strip()
+    m = _LETTER.fullmatch(a) or re.match(r"\(?([A-E])\)\s", a)
+    return next(g for g in m.groups() if g).upper() if m else None
+
+
+def _mc_equivalent(checker: AnswerChecker, options: dict[str, str], gold: str, answer: str) -> bool:
+    """Multiple choice: the answer matches when it names the gold's letter or its option's value
+    (either way round: a letter gold with a value answer, or a value gold with a letter answer)."""
+    gold_letter, answer_letter = option_letter(gold), option_letter(answer)
+    gold_value = options.get(gold_letter, gold) if gold_letter else gold
+    if gold_letter and answer_letter:
+        return gold_letter == answer_letter
+    if answer_letter:
+        value = options.get(answer_letter)
+        return value is not None and checker.equivalent(gold_value, value)
+    if checker.equivalent(gold_value, answer):
+        return True
+    return bool(gold_letter) and checker.equivalent(gold_letter, answer)
+
+
 def _gold_problem(q: SolveQuestion, checker: AnswerChecker) -> str | None:
     """Why the gold answer cannot be compared with a path's answer (None: it can)."""
     gold = (q.gold or "").strip()
     if not gold:
         return "the gold answer is empty"
+    letter = option_letter(gold)
+    if letter:
+        options = options_of(q.question)
+        if not options:
+            return f"the gold answer is option letter {letter} but the question shows no options"
+        if letter not in options:
+            return f"the gold answer is option letter {letter} but the options are {', '.join(sorted(options))}"
+        return None
     if not checker.parse(gold) and not re.fullmatch(r"[\w\s.,/+-]+", gold):
         return f"the gold answer {gold!r} cannot be parsed as math"
     return None
@@ -506,9 +555,14 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
     own_in_majority = bool(q.own_answer) and 0 in best
     if q.gold is not None:
         if gold_problem is None:
+            options = options_of(q.question)
+            if options:  # multiple choice: letter or option value, either matches
+                same = lambda a: _mc_equivalent(checker, options, q.gold, a)  # noqa: E731
+            else:
+                same = lambda a: checker.equivalent(q.gold, a)  # noqa: E731
             for p in answered:
-                p.correct = checker.equivalent(q.gold, p.answer)
-            verdict.majority_correct = checker.equivalent(q.gold, majority) if majority is not None else False
+                p.correct = same(p.answer)
+            verdict.majority_correct = same(majority) if majority is not None else False
     status, verified_by, reason = rule_verdict(
         gold=q.gold, gold_problem=gold_problem, correct=sum(1 for p in answered if p.correct),
         own_answer=q.own_answer, own_in_majority=own_in_majority, majority=majority,
@@ -739,7 +793,7 @@ def _summarise(report: SolveReport, questions: list[SolveQuestion], verdicts: di
                 s.verified_by_vote += 1
         elif v.status == "unverifiable":
             s.unverifiable += 1
-            key = v.status_reason if len(v.status_reason) < 60 else v.status_reason.split(":")[0][:60]
+            key = v.status_reason[:160]
             s.unverifiable_reasons[key] = s.unverifiable_reasons.get(key, 0) + 1
         else:
             s.unverified += 1

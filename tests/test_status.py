@@ -179,3 +179,55 @@ def test_variants_read_the_stored_verdict(chain):
     assert {s.id for s in read_sources([paths], verdicts=verdicts)} == {"g1", "g3", "g4"}
     verdicts["g1"] = verdicts["g1"].model_copy(update={"status": "unverified", "verified": False})
     assert {s.id for s in read_sources([paths], verdicts=verdicts)} == {"g3", "g4"}
+
+
+# --- multiple choice ----------------------------------------------------------------------------
+
+
+def mc_seeds() -> tuple[list[dict], set[str], set[str], set[str]]:
+    """AQuA-style (options list 'A)10', gold 'correct' letter) and SAT-style (options dict,
+    'Answer' letter) seeds; paths answer with the option's value, its letter, or wrongly."""
+    aqua, sat, right, wrong, unverifiable = [], [], set(), set(), set()
+    for i in range(24):
+        values = [10 + i + 3 * k for k in range(5)]
+        gold = "ABCDE"[i % 5]
+        value = values[i % 5]
+        plan = f"cot=R,W{gold},R,R; code=R,R,R,R" if i % 2 else "cot=R,R,R,R; code=R,R,R,R"
+        if i in (5, 17):  # answered wrong on every path: the next option's value
+            plan = f"cot=W{values[(i + 1) % 5]}; code=W{values[(i + 1) % 5]}"
+            wrong.add(f"aqua-{i}")
+        else:
+            right.add(f"aqua-{i}")
+        aqua.append({"id": f"aqua-{i}", "question": f"Train {i} {{{{fake: answer={value}; {plan}}}}}",
+                     "options": [f"{L}){v}" for L, v in zip("ABCDE", values)], "rationale": "r", "correct": gold})
+    for i in range(24):
+        values = [f"{k + i}/{k + 2}" for k in range(4)]
+        gold = "ABCD"[i % 4]
+        sat.append({"id": f"sat-{i}", "question": f"Solve {i} {{{{fake: answer={values[i % 4]}; cot=R,R; code=R,R}}}}",
+                    "options": dict(zip("ABCD", values)), "Answer": gold})
+        right.add(f"sat-{i}")
+    # a letter gold whose options were not given: nothing to compare with
+    for i in range(2):
+        sat.append({"id": f"bare-{i}", "question": f"Bare {i} {{{{fake: answer=4; cot=R,R; code=R,R}}}}", "Answer": "C"})
+        unverifiable.add(f"bare-{i}")
+    return aqua + sat, right, wrong, unverifiable
+
+
+def test_multiple_choice_letters_and_values_both_match(fake_llm, tmp_path):
+    seeds, right, wrong, unverifiable = mc_seeds()
+    src = write_jsonl(tmp_path / "mc.jsonl", seeds)
+    res = graphgen("solve", src, "-o", tmp_path / "solved", "--db", tmp_path / "ws.db", "--paths", "2",
+                   cwd=tmp_path, env=cli_env(fake_llm.url))
+    v = {r["question_id"]: r for r in rows(tmp_path / "solved" / "verdicts.jsonl")}
+    # the solver saw the options with their letters
+    assert "Choices:\nA)10\nB)13" in v["aqua-0"]["question"] and "Choices:\nA) 0/2\nB) 1/3" in v["sat-0"]["question"]
+    verified = {k for k, x in v.items() if x["status"] == "verified"}
+    rate = len(verified & right) / len(right)
+    assert rate >= 0.95, (rate, sorted(right - verified))
+    assert all(v[k]["status"] == "unverified" for k in wrong)
+    for k in unverifiable:
+        assert v[k]["status"] == "unverifiable"
+        assert v[k]["status_reason"] == "the gold answer is option letter C but the question shows no options"
+    # a path that answered with the letter counts as correct, like those that gave the value
+    assert v["aqua-1"]["correct"] == 4
+    assert "2 unverifiable" in res.stdout and "unverifiable: 2 x the gold answer is option letter C" in res.stdout
