@@ -19,6 +19,8 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.option("--benchmarks", multiple=True, type=click.Path(), help="benchmark file or directory (repeatable; JSONL, JSON, CSV, Parquet, HF dataset) [also: [filter] benchmarks in graphgen.toml]")
 @click.option("--benchmark-question-field", help="question field of the benchmark files [auto: question, problem, Question+Body, input, ...]")
 @click.option("--ngram", type=click.Choice(["8", "10", "13"]), help="decontamination n-gram length in words [default 13]")
+@click.option("--boilerplate-items", type=int, help="n-grams shared by at least this many benchmark items are boilerplate and never match; 0 counts every n-gram [default 0]")
+@click.option("--min-item-coverage", type=float, help="a plain n-gram match counts when the shared n-grams cover at least this share of the benchmark item [default 0.5]")
 @click.option("--no-number-variants", is_flag=True, default=None, help="do not also match n-grams with numbers masked")
 @click.option("--solutions", is_flag=True, default=None, help="also check solutions against the benchmarks")
 @click.option("--jaccard", type=float, help="near-duplicate threshold, estimated Jaccard of word shingles [default 0.8]")
@@ -42,7 +44,7 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.pass_context
 @friendly_errors
 def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark_question_field, ngram,
-            no_number_variants, solutions, jaccard, no_exact, no_near, minhash, semantic, semantic_threshold,
+            boilerplate_items, min_item_coverage, no_number_variants, solutions, jaccard, no_exact, no_near, minhash, semantic, semantic_threshold,
             paraphrase_threshold, drop_paraphrases, embeddings_cache, seeds, question_field, solution_field,
             id_field, skip_invalid, rejects, as_json, quiet, **opts):
     """Remove duplicates and benchmark-contaminated rows from INPUTS (generated, fused,
@@ -68,6 +70,7 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
         "benchmark_question_field": benchmark_question_field,
         "ngram": int(ngram) if ngram else None,
         "number_variants": False if no_number_variants else None,
+        "boilerplate_items": boilerplate_items, "min_item_coverage": min_item_coverage,
         "solutions": solutions, "jaccard": jaccard,
         "exact": False if no_exact else None, "near": False if no_near else None,
         "minhash": minhash, "semantic": semantic, "semantic_threshold": semantic_threshold,

@@ -165,6 +165,10 @@ class FilterSettings(BaseModel):
     benchmark_question_field: str | None = Field(None, description="question field of the benchmark files [auto, as for seeds]")
     ngram: Literal[8, 10, 13] = Field(13, description="decontamination n-gram length in normalised word tokens")
     number_variants: bool = Field(True, description="also match n-grams with the numbers masked (copies with numbers changed)")
+    min_item_coverage: float = Field(0.5, ge=0, le=1, description="a plain n-gram match counts when the row's shared n-grams "
+                                     "cover at least this share of the benchmark item's words (0: any shared n-gram)")
+    boilerplate_items: int = Field(0, ge=0, description="an n-gram shared by at least this many benchmark items is boilerplate "
+                                   "(drawing code, stock phrases) and never counts as contamination; 0: every n-gram counts")
     solutions: bool = Field(False, description="also check each row's solution against the benchmarks")
     exact: bool = Field(True, description="remove exact duplicates (normalised question)")
     near: bool = Field(True, description="remove MinHash near duplicates")

@@ -276,7 +276,8 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
 
     t = time.monotonic()
     items, summaries = load_benchmarks(opts) if opts.benchmarks else ([], [])
-    index = neardup.BenchmarkIndex(items, n=opts.ngram, number_variants=opts.number_variants) if items else None
+    index = neardup.BenchmarkIndex(items, n=opts.ngram, number_variants=opts.number_variants,
+                                   boilerplate_items=opts.boilerplate_items) if items else None
     timings["benchmark_index"] += time.monotonic() - t
     if not items:
         report.notes.append("no benchmarks given: decontamination skipped (pass --benchmarks or list them in graphgen.toml)")
@@ -356,6 +357,9 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
         "jaccard": opts.jaccard, "shingle": opts.shingle, "num_perm": opts.num_perm,
         "lsh_bands": bands_n, "lsh_rows_per_band": rows_per_band, "minhash": opts.minhash,
         "semantic": opts.semantic, "benchmark_ngrams_indexed": index.size if index is not None else 0,
+        "boilerplate_items": opts.boilerplate_items, "min_item_coverage": opts.min_item_coverage,
+        "boilerplate_ngrams_dropped": index.boilerplate_dropped if index is not None else 0,
+        "boilerplate_examples": index.boilerplate if index is not None else {},
     }
     if opts.semantic:
         report.settings.update(semantic_threshold=opts.semantic_threshold,
@@ -403,13 +407,21 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
                 row = base + i
                 if not usable[i] or row in state.contaminated:
                     continue
-                hit = hits[0]
+                # a plain n-gram hit counts when the shared n-grams cover enough of the item
+                # (a sibling problem sharing one stock sentence is not a copy)
+                hits = [h for h in hits if h.kind != "ngram" or h.coverage >= opts.min_item_coverage]
+                if not hits:
+                    continue
+                hit = max(hits, key=lambda h: (h.coverage, -h.item))
                 bench, item_id, _text = index.items[hit.item]
                 how = {"ngram": f"{index.n}-gram", "ngram-numbers": f"{index.n}-gram (numbers masked)",
                        "contained": "whole item contained"}[hit.kind]
+                more = (f" and {len(hit.ngrams) - 1} more" if len(hit.ngrams) > 1 else "") + \
+                    f"; {hit.coverage:.0%} of the item covered"
                 state.contaminated[row] = FilterReason(
-                    kind="contaminated", benchmark=bench, item_id=item_id, ngram=hit.ngram, match=hit.kind,
-                    field=field, message=f"contaminated by {bench}:{item_id} ({field}, {how}: \"{hit.ngram}\")")
+                    kind="contaminated", benchmark=bench, item_id=item_id, ngram=hit.ngram, ngrams=hit.ngrams, coverage=round(hit.coverage, 4),
+                    match=hit.kind, field=field,
+                    message=f"contaminated by {bench}:{item_id} ({field}, {how}: \"{hit.ngram}\"{more})")
     timings["decontamination"] += time.monotonic() - t
 
     t = time.monotonic()

@@ -193,6 +193,9 @@ class ContaminationHit:
     item: int  # index into BenchmarkIndex.items
     ngram: str  # the matched words as they appear in the row
     kind: str  # "ngram", "ngram-numbers" or "contained"
+    ngrams: list[str] = field(default_factory=list)  # every distinct matched window, in order found
+    covered: set[int] = field(default_factory=set)  # row word positions inside matched windows
+    coverage: float = 0.0  # share of the item's words the matched windows cover (1.0: a whole copy)
 
 
 class BenchmarkIndex:
@@ -203,9 +206,16 @@ class BenchmarkIndex:
     that one place.
     """
 
-    def __init__(self, items: Sequence[tuple[str, str, str]], n: int = 13, number_variants: bool = True):
-        """`items`: (benchmark name, item id, question text)."""
+    def __init__(self, items: Sequence[tuple[str, str, str]], n: int = 13, number_variants: bool = True,
+                 boilerplate_items: int = 0):
+        """`items`: (benchmark name, item id, question text). `boilerplate_items`: an n-gram
+        that at least this many items share (drawing code such as `label a a w label b b e`,
+        stock phrases such as `express your answer as a common fraction`) is boilerplate and
+        never matches (0: every n-gram counts), as NeMo Curator and GPT-3 drop frequent n-grams."""
         self.n = n
+        self.boilerplate_items = boilerplate_items
+        self.boilerplate: dict[str, int] = {}  # a few dropped n-grams (as words) -> items sharing them
+        self.boilerplate_dropped = 0
         self.number_variants = number_variants
         self.min_words = math.ceil(n / 2)
         self.items = list(items)
@@ -215,9 +225,11 @@ class BenchmarkIndex:
         first = tokens.offsets[:-1]
         # (table, masked view, window length or 0 for "the item's own length", kind)
         self.tables: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool, int, str]] = []
-        self.tables.append((self._table(*window_hashes(tokens, n), owner, first), False, n, "ngram"))
+        h, starts = self._drop_boilerplate(*window_hashes(tokens, n), owner, first)
+        self.tables.append((self._table(h, starts, owner, first), False, n, "ngram"))
         if number_variants:
             h, starts = window_hashes(tokens, n, masked=True, min_words=self.min_words)
+            h, starts = self._drop_boilerplate(h, starts, owner, first, masked=True)
             self.tables.append((self._table(h, starts, owner, first), True, n, "ngram-numbers"))
         # Items shorter than n: the hash of the whole item, one table per length.
         lengths = tokens.lengths
@@ -232,6 +244,29 @@ class BenchmarkIndex:
         for (keys, _o, _p), _m, _l, _k in self.tables:
             self.present[keys >> np.uint64(64 - _FILTER_BITS)] = True
         self.matched_items: set[int] = set()
+
+    def _drop_boilerplate(self, hashes: np.ndarray, starts: np.ndarray, owner: np.ndarray, first: np.ndarray,
+                          masked: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The windows whose n-gram fewer than `boilerplate_items` distinct items share."""
+        if self.boilerplate_items <= 0 or not len(hashes):
+            return hashes, starts
+        items = owner[starts]
+        pairs = np.unique(np.column_stack((hashes.view(np.int64), items)), axis=0)
+        keys, counts = np.unique(pairs[:, 0], return_counts=True)
+        common = keys[counts >= self.boilerplate_items]
+        if not len(common):
+            return hashes, starts
+        drop = np.isin(hashes.view(np.int64), common)
+        self.boilerplate_dropped += len(common)
+        for w in np.flatnonzero(drop)[:2000].tolist():  # a few examples, for the report
+            if len(self.boilerplate) >= 12:
+                break
+            item, pos = int(items[w]), int(starts[w] - first[items[w]])
+            words = (self.item_masked if masked else self.item_words)[item][pos:pos + self.n]
+            key = " ".join(words)
+            if key not in self.boilerplate:
+                self.boilerplate[key] = int(counts[np.searchsorted(keys, hashes[w:w + 1].view(np.int64))[0]])
+        return hashes[~drop], starts[~drop]
 
     @staticmethod
     def _table(hashes: np.ndarray, starts: np.ndarray, owner: np.ndarray, first: np.ndarray):
@@ -272,6 +307,12 @@ class BenchmarkIndex:
                 found = out.setdefault(row, {})
                 for item, pos in zip(owners[a:b].tolist(), positions[a:b].tolist()):
                     if item in found:
+                        seen = found[item]
+                        if masked or mine[s:s + length] == self.item_words[item][pos:pos + length]:
+                            seen.covered.update(range(s, s + length))
+                            text = " ".join(mine[s:s + length])
+                            if len(seen.ngrams) < 20 and text not in seen.ngrams:
+                                seen.ngrams.append(text)
                         continue
                     if masked:
                         mine_masked = masked_rows.get(row)
@@ -283,7 +324,11 @@ class BenchmarkIndex:
                     else:
                         ok = mine[s:s + length] == self.item_words[item][pos:pos + length]
                     if ok:
-                        found[item] = ContaminationHit(item, " ".join(mine[s:s + length]), kind)
+                        text = " ".join(mine[s:s + length])
+                        found[item] = ContaminationHit(item, text, kind, [text], set(range(s, s + length)))
+        for found in out.values():
+            for hit in found.values():
+                hit.coverage = min(1.0, len(hit.covered) / max(1, len(self.item_words[hit.item])))
         hits = {row: sorted(found.values(), key=lambda hit: hit.item) for row, found in out.items() if found}
         for found in hits.values():
             self.matched_items.update(hit.item for hit in found)

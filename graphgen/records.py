@@ -341,6 +341,8 @@ class FilterReason(BaseModel):
     benchmark: str | None = Field(None, description="contaminated / paraphrase: benchmark name")
     item_id: str | None = Field(None, description="contaminated / paraphrase: benchmark item id")
     ngram: str | None = Field(None, description="contaminated: the matched words as they appear in the row")
+    ngrams: list[str] | None = Field(None, description="contaminated: every distinct n-gram the row shares with the item (up to 20)")
+    coverage: float | None = Field(None, description="contaminated: share of the item's words the shared n-grams cover")
     match: Literal["ngram", "ngram-numbers", "contained"] | None = Field(
         None, description="ngram: an n-gram in common; ngram-numbers: the same with numbers masked; "
         "contained: the whole (short) item appears in the row")

@@ -311,3 +311,37 @@ def test_semantic_duplicates_and_benchmark_paraphrases(tmp_path):
     assert removed == {"t2": "semantic_duplicate", "p1": "paraphrase", "p2": "paraphrase"}
     report = json.loads((tmp_path / "kept.report.json").read_text())
     assert report["benchmarks"][0]["paraphrases"] == 2 and report["clusters"]["semantic_duplicate"] == 1
+
+
+def test_decontamination_needs_the_item_covered_and_names_every_shared_ngram(tmp_path):
+    """A sibling problem that shares one stock sentence with a long benchmark item is not a copy
+    (real case: MATH train/test problems sharing 'express your answer as a decimal to the nearest
+    tenth'); a copy, or a copy inside a longer question, is, and the reason lists every n-gram
+    it shares and how much of the item they cover."""
+    stem = "What is the value of x? Express your answer as a decimal to the nearest tenth of a unit please."
+    item = ("A rectangular garden is twelve meters long and seven meters wide and a path one meter wide runs "
+            "around the outside of the garden. " + stem)
+    bench = _write(tmp_path / "bench.jsonl", [{"id": "b1", "question": item}])
+    sibling = ("Two trains leave the station at noon, one going north at forty miles an hour and the other "
+               "going south at fifty-five miles an hour, and they keep going for hours. " + stem)
+    rows = [{"id": "sib", "kind": "concepts", "question": sibling},
+            {"id": "copy", "kind": "concepts", "question": "Here is one to try. " + item + " Show your work."}]
+    src = _write(tmp_path / "gen.jsonl", rows)
+    graphgen("filter", src, "-o", "kept.jsonl", "--benchmarks", bench, "--quiet", cwd=tmp_path)
+    assert [r["id"] for r in _jsonl(tmp_path / "kept.jsonl")] == ["sib"]
+    (removed,) = _jsonl(tmp_path / "kept.removed.jsonl")
+    reason = removed["reason"]
+    assert removed["id"] == "copy" and reason["coverage"] == 1.0 and len(reason["ngrams"]) >= 10
+    assert reason["ngrams"][0] == reason["ngram"] and "and" in reason["message"] and "100% of the item covered" in reason["message"]
+    # the old rule (any one shared 13-gram) removes the sibling too
+    graphgen("filter", src, "-o", "old.jsonl", "--benchmarks", bench, "--min-item-coverage", "0", "--quiet", cwd=tmp_path)
+    assert _jsonl(tmp_path / "old.jsonl") == []
+    # boilerplate: an n-gram two benchmark items share never matches when --boilerplate-items 2
+    bench2 = _write(tmp_path / "bench2.jsonl", [{"id": "b1", "question": item},
+                                                {"id": "b2", "question": "Find the area of the circle. " + stem}])
+    graphgen("filter", src, "-o", "b.jsonl", "--benchmarks", bench2, "--min-item-coverage", "0",
+             "--boilerplate-items", "2", "--quiet", cwd=tmp_path)
+    assert [r["id"] for r in _jsonl(tmp_path / "b.jsonl")] == ["sib"]
+    report = json.loads((tmp_path / "b.report.json").read_text())
+    assert report["settings"]["boilerplate_ngrams_dropped"] > 0
+    assert any("nearest tenth" in k for k in report["settings"]["boilerplate_examples"])
