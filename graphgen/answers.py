@@ -16,17 +16,38 @@ Equivalence results are cached per checker (both the parse of each answer and ea
 so majority votes and repeated gold checks cost one math-verify call per distinct pair.
 math-verify's own time limit uses SIGALRM, which only works in the main thread; elsewhere
 the check runs without it (the solve stage checks in the main thread).
+
+Nothing an answer holds can stop a run (a model or a seed file may hold anything):
+- integers are compared as digit strings, never through `int()` (which refuses more than
+  4,300 digits);
+- an answer longer than `MAX_ANSWER_CHARS` is not checked at all: it equals nothing, and
+  `problem()` says why;
+- a check that times out equals nothing and is recorded: `problem()` says so, and with a
+  `timeouts_path` the pair is appended there so a rerun does not spend the time again;
+- math-verify's own warnings (which print the whole answer) are not used: errors are
+  raised to this module and only their kind is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 from graphgen.seeds import last_boxed
 
-__all__ = ["final_answer", "program_answer", "last_boxed", "AnswerChecker", "clean_answer"]
+__all__ = ["final_answer", "program_answer", "last_boxed", "AnswerChecker", "clean_answer", "MAX_ANSWER_CHARS",
+           "PROGRAM_OUTPUT_CHARS", "shorten"]
+
+# Longest answer that is checked at all: a real final answer is a number or a short
+# expression; anything longer costs math-verify seconds and is not worth training on.
+MAX_ANSWER_CHARS = 1000
+# Most of a program's output that is kept (solve's runs, variants' programs): output is kept
+# whole up to here, and a program that prints more has no answer (never a cut one).
+PROGRAM_OUTPUT_CHARS = 16384
 
 _HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.MULTILINE)
 _ANSWER_IS = re.compile(
@@ -74,44 +95,96 @@ def program_answer(stdout: str) -> str | None:
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)")
 
 
-def _as_int(answer: str) -> int | None:
-    """The integer an answer plainly is ('1,250', '\\$18', '-3'), else None."""
+def shorten(text: str, limit: int = 60) -> str:
+    """An answer as messages show it: never whole when long."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text):,} characters)"
+
+
+def _as_int(answer: str) -> str | None:
+    """The integer an answer plainly is ('1,250', '\\$18', '-3'), as canonical digits with
+    a sign ('1250', '18', '-3'), else None. Digit strings, not int(): any length is exact."""
     a = answer.replace("\\$", "").replace("$", "").strip()
-    return int(a.replace(",", "")) if _INT.fullmatch(a) else None
+    if not _INT.fullmatch(a):
+        return None
+    sign = "-" if a.startswith("-") else ""
+    digits = a.lstrip("+-").replace(",", "").lstrip("0") or "0"
+    return ("" if digits == "0" else sign) + digits
+
+
+def _pair_key(gold: str, answer: str) -> str:
+    return hashlib.sha256(f"{gold}\0{answer}".encode()).hexdigest()[:32]
 
 
 class AnswerChecker:
-    """Equivalence of final answers with math-verify, cached. Thread-safe."""
+    """Equivalence of final answers with math-verify, cached. Thread-safe.
 
-    def __init__(self, timeout_s: int = 5):
+    `timeouts_path`: a JSONL file of pairs whose check timed out (read at start, appended to
+    as they happen), so a rerun records the same verdict without spending the time again."""
+
+    def __init__(self, timeout_s: int = 5, timeouts_path: Path | None = None,
+                 max_chars: int = MAX_ANSWER_CHARS):
         self.timeout_s = max(1, int(timeout_s))
+        self.max_chars = max_chars
         self._parsed: dict[str, Any] = {}
         self._pairs: dict[tuple[str, str], bool] = {}
+        self._problems: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self.checks = 0
         self.cache_hits = 0
+        self.timeouts = 0
+        self.timeouts_path = Path(timeouts_path) if timeouts_path else None
+        self._timed_out: set[str] = set()
+        if self.timeouts_path and self.timeouts_path.exists():
+            with self.timeouts_path.open(encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    try:
+                        self._timed_out.add(json.loads(line)["key"])
+                    except (ValueError, KeyError, TypeError):
+                        pass  # a torn line from a kill: that check simply runs again
 
     def _timeout(self) -> int | None:
         return self.timeout_s if threading.current_thread() is threading.main_thread() else None
 
     def parse(self, answer: str) -> Any:
+        """math-verify's parse of `answer`; [] if it does not parse, is too long or timed out."""
+        try:
+            return self._parse(answer)
+        except TimeoutError:
+            return []
+
+    def _parse(self, answer: str) -> Any:
         a = clean_answer(answer)
+        if len(a) > self.max_chars:
+            return []
         with self._lock:
             if a in self._parsed:
+                if self._parsed[a] is TimeoutError:
+                    raise TimeoutError("parsing timed out")
                 return self._parsed[a]
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+        from math_verify.errors import TimeoutException
 
         cfg = [LatexExtractionConfig(), ExprExtractionConfig()]
         t = self._timeout()
         try:
-            parsed = parse(f"${a}$", extraction_config=cfg, parsing_timeout=t)
+            parsed = parse(f"${a}$", extraction_config=cfg, parsing_timeout=t, raise_on_error=True)
             if not parsed:
-                parsed = parse(a, extraction_config=cfg, parsing_timeout=t)
+                parsed = parse(a, extraction_config=cfg, parsing_timeout=t, raise_on_error=True)
+        except TimeoutException:
+            parsed = TimeoutError
         except Exception:
             parsed = []
         with self._lock:
             self._parsed[a] = parsed
+        if parsed is TimeoutError:
+            raise TimeoutError("parsing timed out")
         return parsed
+
+    def problem(self, gold: str | None, answer: str | None) -> str | None:
+        """Why `equivalent(gold, answer)` did not really compare them (too long, timed out), or None."""
+        if gold is None or answer is None:
+            return None
+        return self._problems.get((clean_answer(gold), clean_answer(answer)))
 
     def equivalent(self, gold: str, answer: str) -> bool:
         """Is `answer` the same as `gold`? (gold first: math-verify is not symmetric)."""
@@ -126,23 +199,49 @@ class AnswerChecker:
             if hit is not None:
                 self.cache_hits += 1
                 return hit
-        gi, ai = _as_int(g), _as_int(a)
+        problem = None
         if g == a:
             same = True
-        elif gi is not None and ai is not None:
+        elif len(g) > self.max_chars or len(a) > self.max_chars:
+            same = False
+            which = "gold answer" if len(g) > self.max_chars else "answer"
+            problem = (f"not checked: {which} of {max(len(g), len(a)):,} characters is over the "
+                       f"{self.max_chars:,}-character limit")
+        elif (gi := _as_int(g)) is not None and (ai := _as_int(a)) is not None:
             same = gi == ai  # two integers (GSM8K): exact, without a sympy round trip
+        elif _pair_key(g, a) in self._timed_out:
+            same, problem = False, f"not checked: the check timed out ({self.timeout_s}s) in an earlier run"
         else:
-            from math_verify import verify
-
-            pg, pa = self.parse(g), self.parse(a)
-            try:
-                same = bool(pg and pa and verify(pg, pa, timeout_seconds=self._timeout()))
-            except Exception:
-                same = False
+            same, problem = self._verify(g, a)
         with self._lock:
             self.checks += 1
             self._pairs[key] = same
+            if problem:
+                self._problems[key] = problem
         return same
+
+    def _verify(self, g: str, a: str) -> tuple[bool, str | None]:
+        from math_verify import verify
+        from math_verify.errors import TimeoutException
+
+        try:
+            pg, pa = self._parse(g), self._parse(a)
+            return bool(pg and pa and verify(pg, pa, timeout_seconds=self._timeout(), raise_on_error=True)), None
+        except (TimeoutError, TimeoutException):
+            self._record_timeout(g, a)
+            return False, f"not checked: the check timed out ({self.timeout_s}s)"
+        except Exception:
+            return False, None
+
+    def _record_timeout(self, g: str, a: str) -> None:
+        key = _pair_key(g, a)
+        with self._lock:
+            self.timeouts += 1
+            self._timed_out.add(key)
+            if self.timeouts_path is not None:
+                self.timeouts_path.parent.mkdir(parents=True, exist_ok=True)
+                with self.timeouts_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"key": key, "gold": shorten(g), "answer": shorten(a)}) + "\n")
 
     def groups(self, answers: list[str | None]) -> list[list[int]]:
         """Indices of `answers` grouped by equivalence (first member represents a group), in

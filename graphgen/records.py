@@ -328,6 +328,8 @@ class SolveVerdict(BaseModel):
     verified_by: Literal["gold", "vote"] | None = Field(None, description="what the rule checked against")
     status_reason: str = Field("", description="why, in one line (e.g. 'gold is option letter B but the question has no options')")
     judge: JudgeVerdict | None = Field(None, description="a model judge's verdict, stored beside the rule's (never replacing it)")
+    check_problems: list[str] = Field(default_factory=list,
+                                      description="answers that were not compared, and why (too long, check timed out)")
 
 
 class FilterReason(BaseModel):

@@ -46,7 +46,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from graphgen.answers import AnswerChecker, final_answer, last_boxed, program_answer
+from graphgen.answers import (
+    MAX_ANSWER_CHARS,
+    PROGRAM_OUTPUT_CHARS,
+    AnswerChecker,
+    final_answer,
+    last_boxed,
+    program_answer,
+    shorten,
+)
 from graphgen.config import Settings
 from graphgen.generate import Shard, stable_id
 from graphgen.jsonl import open_for_append, read_jsonl, write_jsonl
@@ -453,14 +461,17 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
     if "box" not in box_holder:
         box_holder["box"] = Sandbox(workers=opts.sandbox_workers, isolation=opts.isolation,
                                     limits=SandboxLimits(timeout_s=opts.program_timeout_s,
-                                                         memory_mb=opts.program_memory_mb))
+                                                         memory_mb=opts.program_memory_mb,
+                                                         # whole output up to the cap: more is over_limit,
+                                                         # so an answer is never read from a cut output
+                                                         output_bytes=PROGRAM_OUTPUT_CHARS))
     box = box_holder["box"]
     report.isolation = box.isolation
     progress = Progress(len(todo), "programs", quiet=quiet)
     try:
         with open_for_append(runs_path) as out, ThreadPoolExecutor(box.size, thread_name_prefix="solve-run") as ex:
             for path, res in zip(todo, ex.map(lambda p: box.run(p.text), todo)):
-                run = ProgramRun(reason=res.reason, detail=res.detail, stdout=res.stdout[-2000:],
+                run = ProgramRun(reason=res.reason, detail=res.detail, stdout=res.stdout,
                                  elapsed_s=res.elapsed_s)
                 runs[path.id] = run
                 out.write(_RunRecord(path_id=path.id, run=run).model_dump_json() + "\n")
@@ -523,7 +534,7 @@ def _gold_problem(q: SolveQuestion, checker: AnswerChecker) -> str | None:
             return f"the gold answer is option letter {letter} but the options are {', '.join(sorted(options))}"
         return None
     if not checker.parse(gold) and not re.fullmatch(r"[\w\s.,/+-]+", gold):
-        return f"the gold answer {gold!r} cannot be parsed as math"
+        return f"the gold answer {shorten(gold)!r} cannot be parsed as math"
     return None
 
 
@@ -531,12 +542,19 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
            min_agreement: float) -> tuple[SolveVerdict, list[SolvePath]]:
     """Answers, correctness, votes, the rule's status (graphgen.status) and the kept set of one
     question's paths. Every sampled path is a vote, whether or not it produced an answer."""
+    problems: list[str] = []
     for p in paths:
         if p.style == "cot":
             p.answer = final_answer(p.text)
         else:
             p.answer = program_answer(p.run.stdout) if p.run and p.run.reason == "ok" else None
         p.correct = None
+        if p.answer is not None and len(p.answer) > MAX_ANSWER_CHARS:
+            # never compared, never a vote: it is recorded as this path's failure instead
+            p.error = (f"answer of {len(p.answer):,} characters is over the {MAX_ANSWER_CHARS:,}-character "
+                       f"limit: not checked ({shorten(p.answer)})")
+            problems.append(f"path {p.index} ({p.style}): {p.error}")
+            p.answer = None
     answered = [p for p in paths if p.answer is not None]
     voters: list[str | None] = ([q.own_answer] if q.own_answer else []) + [p.answer for p in answered]
     groups = checker.groups(voters)
@@ -575,6 +593,11 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
         members = {i - offset for i in best if i >= offset} if status == "verified" else set()
         for i, p in enumerate(answered):
             p.correct = i in members
+    # answers that were never really compared (too long, a check timed out), and why
+    pairs = [(q.gold, p.answer) for p in answered] if q.gold is not None else \
+        [(a, b) for a in voters for b in voters if a is not None and b is not None]
+    problems += sorted({f"{shorten(a)} vs {shorten(b)}: {why}" for a, b in pairs if (why := checker.problem(a, b))})
+    verdict.check_problems = problems
     for p in paths:
         if p.answer is None:
             p.correct = False
@@ -667,7 +690,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> So
                                                 for s, n in planned[q.id].items() for i in range(n)]
                                     if u.id in done)
     runs: dict[str, ProgramRun] = {r.path_id: r.run for r in _read_done(runs_path, _RunRecord, "path_id").values()}
-    checker = AnswerChecker(opts.check_timeout_s)
+    checker = AnswerChecker(opts.check_timeout_s, timeouts_path=out / "check_timeouts.jsonl")
     box_holder: dict = {}
     try:
         verdicts: dict[str, SolveVerdict] = {}
@@ -763,7 +786,7 @@ def _failures(questions: list[SolveQuestion], done: dict[str, SolvePath], failed
                                     reason=f"{p.run.reason}: {p.run.detail}", raw=p.text[:4000]))
         elif p.run is not None or p.style == "cot":
             out.append(SolveFailure(kind="no_answer", question_id=p.question_id, path_id=p.id, style=p.style,
-                                    reason="no final answer found (\\boxed{}, ####, 'the answer is', or printed)",
+                                    reason=p.error or "no final answer found (\\boxed{}, ####, 'the answer is', or printed)",
                                     raw=(p.text if p.style == "cot" else (p.run.stdout if p.run else ""))[:4000]))
     return out
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker
 from graphgen.config import Settings
 from graphgen.generate import GeneratedRowWriter, stable_id
 from graphgen.jsonl import chunked, open_for_append
@@ -321,14 +322,12 @@ def answer_text(value: Fraction) -> str:
     return f"{float(value):.12g}"
 
 
+_CHECKER = AnswerChecker()  # the one bounded checker: length limit, time limit, no int() limit
+
+
 def equivalent(a: str, b: str) -> bool:
     """Printed answers that are not plain numbers ("3/4" vs "0.75" is numeric; "x+1") by math-verify."""
-    from math_verify import parse, verify
-
-    try:
-        return bool(verify(parse(a), parse(b)))
-    except Exception:
-        return False
+    return _CHECKER.equivalent(a, b)
 
 
 # One sandbox run per draw: the draw's programs run one after another in the same forked child,
@@ -336,6 +335,8 @@ def equivalent(a: str, b: str) -> bool:
 # question's verified paths, so sharing a child costs no isolation from graphgen or between
 # questions; it saves a fork per program. If the batch does not finish cleanly (a timeout, a
 # program that kills the interpreter or floods output), its programs run again one per child.
+# Each program's output is kept whole up to PROGRAM_OUTPUT_CHARS; more is over_limit (never a
+# cut answer).
 _BATCH = """\
 import contextlib as _c, io as _io, json as _j, sys as _s
 _out = _s.stdout
@@ -347,7 +348,10 @@ for _i, _src in enumerate(_j.loads({payload!r})):
         _r = ["ok", ""]
     except BaseException as _e:
         _r = ["crash", type(_e).__name__ + ": " + str(_e)[:200]]
-    _out.write("\\x1e" + _j.dumps([_i, _r[0], _r[1], _buf.getvalue()[-2000:]]) + "\\n")
+    _o = _buf.getvalue()
+    if len(_o) > {cap}:
+        _r, _o = ["over_limit", "output over {cap} characters"], ""
+    _out.write("\\x1e" + _j.dumps([_i, _r[0], _r[1], _o]) + "\\n")
     _out.flush()
 """
 
@@ -358,7 +362,7 @@ def run_programs(box, batches: list[list[str]]) -> list[list]:
 
     if not batches:
         return []
-    wrapped = [_BATCH.format(payload=json.dumps(progs)) for progs in batches]
+    wrapped = [_BATCH.format(payload=json.dumps(progs), cap=PROGRAM_OUTPUT_CHARS) for progs in batches]
     out: list[list] = []
     redo: list[tuple[int, list[str]]] = []
     for k, (progs, res) in enumerate(zip(batches, box.map(wrapped))):
@@ -370,7 +374,8 @@ def run_programs(box, batches: list[list[str]]) -> list[list]:
                 except (json.JSONDecodeError, ValueError):
                     break
                 parsed.append(SandboxResult(reason="ok" if reason == "ok" and stdout.strip() else
-                                            "no_output" if reason == "ok" else "crash",
+                                            "no_output" if reason == "ok" else
+                                            "over_limit" if reason == "over_limit" else "crash",
                                             detail=detail, stdout=stdout))
         if len(parsed) != len(progs):
             redo.append((k, progs))
@@ -419,6 +424,9 @@ def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, lis
         printed = printed_answer(res.stdout)
         if not printed:
             failures["program-no_output"] += 1
+            continue
+        if len(printed) > MAX_ANSWER_CHARS:  # never an answer: solve would not check it either
+            failures["answer-too-long"] += 1
             continue
         answers.append((pos, printed, parse_number(printed)))
     groups: list[list[tuple[int, str, Fraction | None]]] = []
@@ -603,7 +611,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
 
     # the store first, the output file after (one run per output file: the writer locks it)
     with GeneratedRowWriter(out_path, store) as writer, \
-            Sandbox(workers=v.workers, limits=SandboxLimits(timeout_s=v.timeout_s), isolation=v.isolation) as box, \
+            Sandbox(workers=v.workers, limits=SandboxLimits(timeout_s=v.timeout_s, output_bytes=PROGRAM_OUTPUT_CHARS), isolation=v.isolation) as box, \
             open_for_append(rejects_path) as rejects_fh:
         report.copied_to_store = writer.copied_to_store
         done = _ids_in(out_path) | _ids_in(rejects_path)

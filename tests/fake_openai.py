@@ -288,6 +288,8 @@ def solve_path_for(user_text: str, style: str) -> dict:
         return {"program": "x = 1 / 0\nprint(x)\n"}
     if entry == "LOOP":
         return {"program": "while True:\n    pass\n"}
+    if entry.startswith("BIG"):  # prints an integer of that many digits (as text: no int() limit)
+        return {"program": f"print('1' * {int(entry[3:])})\n"}
     if entry == "ENV":
         return {"program": "import os\nprint(os.environ.get('OPENAI_API_KEY', 'noenv'))\n"}
     return {"program": "x = 1\n"}

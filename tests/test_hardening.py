@@ -1,0 +1,81 @@
+"""Issue 22: hostile answers, replies, programs and files never stop a run, lose a row or
+reach what they must not; every test goes through the real CLI with the real fake server
+and the real sandbox, bounded in time."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from clirun import cli_env, graphgen, jsonl_rows
+
+
+def write_jsonl(path: Path, items: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    return path
+
+
+LONG = "1" * 5000  # over int()'s 4,300-digit limit and the 1,000-character answer limit
+
+
+def test_long_and_hostile_answers_are_verdicts_not_a_stopped_run(fake_llm, tmp_path):
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        # a 5,000-digit prose answer, a program printing 5,000 digits, and right paths
+        {"id": "long", "question": f"Long {{{{fake: answer=12; cot=W{LONG},R; code=BIG5000,R}}}}", "answer": "12"},
+        # a gold answer too long to check
+        {"id": "longgold", "question": "Gold {{fake: answer=7; cot=R; code=R}}", "answer": LONG},
+        # an answer whose check times out; a program whose output is over the kept cap
+        {"id": "slow", "question": "Slow {{fake: answer=3; cot=W9^{9^{9^9} },R; code=BIG20000,R}}", "answer": "3"},
+    ])
+    config = tmp_path / "graphgen.toml"
+    config.write_text("[solve]\ncheck_timeout_s = 1\n")
+    out = tmp_path / "solved"
+    args = ("solve", seeds, "-o", out, "--paths", "2", "--program-timeout", "5", "--db", tmp_path / "ws.db")
+    env = cli_env(fake_llm.url, GRAPHGEN_CONFIG=str(config))
+    res = graphgen(*args, cwd=tmp_path, env=env, timeout=300)
+    assert len(res.stderr) < 5000 and LONG not in res.stderr + res.stdout  # never a whole answer printed
+    v = {r["question_id"]: r for r in jsonl_rows(out / "verdicts.jsonl")}
+    assert set(v) == {"long", "longgold", "slow"}
+    # the long answers are no votes: only the right paths count, and each says why
+    assert v["long"]["answered"] == 2 and v["long"]["correct"] == 2 and v["long"]["votes"] == {"12": 2}
+    assert sum("over the 1,000-character limit" in p for p in v["long"]["check_problems"]) == 2
+    assert v["longgold"]["correct"] == 0
+    assert any("gold answer of 5,000 characters" in p for p in v["longgold"]["check_problems"])
+    assert v["slow"]["correct"] == 2 and any("timed out" in p for p in v["slow"]["check_problems"])
+    fails = jsonl_rows(out / "failures.jsonl")
+    assert sum("over the 1,000-character limit" in f["reason"] for f in fails) == 2
+    big = [f for f in fails if f["kind"] == "program" and f["question_id"] == "slow"]
+    assert len(big) == 1 and big[0]["reason"].startswith("over_limit")  # cut output: never an answer
+    assert all(len(json.dumps(r)) < 40_000 for r in jsonl_rows(out / "runs.jsonl"))
+    # the timeout is recorded, so a rerun gives the same verdict without spending the time again
+    timeouts = jsonl_rows(out / "check_timeouts.jsonl")
+    assert timeouts and all(t["gold"] in ("3", "9^{9^{9^9} }") for t in timeouts)
+    t = time.monotonic()
+    graphgen(*args, cwd=tmp_path, env=env, timeout=300)
+    v2 = {r["question_id"]: r for r in jsonl_rows(out / "verdicts.jsonl")}
+    assert any("earlier run" in p for p in v2["slow"]["check_problems"]) and v2["slow"]["correct"] == 2
+    assert jsonl_rows(out / "check_timeouts.jsonl") == timeouts
+    assert time.monotonic() - t < 60
+
+
+def test_variants_never_verify_a_long_or_cut_program_output(tmp_path):
+    # programs that print thousands of digits (over the answer limit) or hundreds of
+    # thousands (over the kept-output cap): no variant may come of either
+    q = "Tom has 15 apples. Ann has 15 apples and 4 pears. How many fruits do they have?"
+    rows = []
+    for name, width in (("long", "a * a * a * a"), ("flood", "a * a * a * a * p")):  # (widths: no typed-in numbers)
+        for i, prog in enumerate([f"a = 15\np = 4\nprint(str(a + a + p) * ({width}))\n",
+                                  f"a = 15\npears = 4\nprint(str(pears + a + a) * ({width}))\n"]):
+            rows.append({"id": f"{name}-p{i}", "question_id": name, "question_kind": "seed", "question": q,
+                         "style": "code", "index": i, "text": prog, "answer": "34", "correct": True})
+    paths = write_jsonl(tmp_path / "paths.jsonl", rows)
+    out = tmp_path / "v.jsonl"
+    res = graphgen("generate", "variants", "--paths", paths, "-o", out, "--per-question", "2", "--seed", "1",
+                   "--workers", "2", "--quiet", "--db", tmp_path / "g.db", cwd=tmp_path, timeout=300)
+    assert len(res.stdout + res.stderr) < 3000
+    assert not out.exists() or not out.read_text().strip()
+    reasons = {why for r in jsonl_rows(tmp_path / "v.rejects.jsonl") for why in r["reasons"]}
+    # (huge numbers make programs run out of memory: a crash, also never an answer)
+    assert {"answer-too-long", "program-over_limit"} <= reasons <= {"answer-too-long", "program-over_limit",
+                                                                    "program-crash"}, reasons
