@@ -56,7 +56,7 @@ from graphgen.answers import (
     shorten,
 )
 from graphgen.config import Settings
-from graphgen.generate import Shard, stable_id
+from graphgen.generate import Shard, lock_output, stable_id
 from graphgen.jsonl import open_for_append, read_jsonl, write_jsonl
 from graphgen.progress import Progress
 from graphgen.prompts import load_prompt
@@ -636,6 +636,16 @@ def _shortfall(v: SolveVerdict, have: int, keep: int, cap: int) -> int:
 
 
 def run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> SolveReport:
+    """One run per output directory: the run holds the lock on its samples.jsonl (as generate
+    and variants hold their output's) from before it reads it until it ends, so a second run
+    stops with one line (OutputBusyError) instead of paying for every path twice."""
+    if inputs.dry_run:
+        return _run(settings, store, inputs)
+    with lock_output(Path(inputs.out_dir) / "samples.jsonl"):
+        return _run(settings, store, inputs)
+
+
+def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> SolveReport:
     t0 = time.monotonic()
     opts = settings.solve
     report = SolveReport()

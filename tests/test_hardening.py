@@ -79,3 +79,45 @@ def test_variants_never_verify_a_long_or_cut_program_output(tmp_path):
     # (huge numbers make programs run out of memory: a crash, also never an answer)
     assert {"answer-too-long", "program-over_limit"} <= reasons <= {"answer-too-long", "program-over_limit",
                                                                     "program-crash"}, reasons
+
+
+def test_one_solve_per_output_dir_and_no_duplicate_ids_after_kill(fake_llm, tmp_path):
+    import signal
+    import subprocess
+
+    from clirun import popen
+
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        {"id": f"q{i}", "question": f"Q{i} {{{{fake: answer={i}; cot=R}}}}", "answer": str(i)} for i in range(20)])
+    fake_llm.configure(latency_ms=300)
+    env = cli_env(fake_llm.url, GRAPHGEN_CONCURRENCY="2")
+    out = tmp_path / "solved"
+    args = ("solve", seeds, "-o", out, "--style", "cot", "--paths", "2", "--quiet", "--db", tmp_path / "ws.db",
+            "--cache", tmp_path / "cache.db")
+    first = popen(*args, cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((out / "samples.jsonl").exists() and (out / "samples.jsonl").read_text().count("\n") >= 2):
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.1)
+        second = graphgen(*args, cwd=tmp_path, env=env, check=False, timeout=60)
+        assert second.returncode == 1 and "another graphgen run" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    # two restarts at once: exactly one runs, the other refuses; nothing is written twice
+    a, b = popen(*args, cwd=tmp_path, env=env), popen(*args, cwd=tmp_path, env=env)
+    try:
+        codes = sorted(p.wait(timeout=120) for p in (a, b))
+    except subprocess.TimeoutExpired:
+        a.kill(), b.kill()
+        raise
+    assert codes == [0, 1]
+    ids = [r["id"] for r in jsonl_rows(out / "samples.jsonl")]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    assert fake_llm.stats()["total"] <= 40 + 2  # at most the calls in flight at the kill, paid again
+    assert len(jsonl_rows(out / "verdicts.jsonl")) == 20
