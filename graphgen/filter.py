@@ -2,9 +2,10 @@
 
     run(settings, store=None, inputs=FilterInputs(...)) -> FilterReport
 
-Reads rows (generated, fused, variant or path rows, or seed files with ``seeds=True``) from
-JSONL / JSON / CSV / Parquet files or saved Hugging Face datasets, fields detected as for
-seeds (`graphgen.seeds`), and writes:
+Reads any row graphgen writes (generated, fused and variant rows; solve's paths.jsonl, the
+question text taken from the verdicts.jsonl next to it; every export layout: Alpaca, ShareGPT,
+ChatML, raw) or seed files with ``seeds=True``, from JSONL / JSON / CSV / Parquet files or
+saved Hugging Face datasets, fields detected as for seeds (`graphgen.seeds`), and writes:
 
 - ``output``: the rows kept, each exactly as it was read (so `graphgen export` reads it);
 - with a store: every row's `FilterDecision` (kept, or why not), which export honours;
@@ -29,6 +30,10 @@ Order of the checks:
 5. with ``semantic``: embedding near duplicates (cosine >= ``semantic_threshold``) and
    benchmark paraphrases (cosine >= ``paraphrase_threshold``; removed only with
    ``drop_paraphrases``), through the embedding cache (`graphgen.embed`).
+
+Lineage: rows made from one question on purpose (number-shifted variants of one original,
+solve paths of one question) are never duplicates of each other, only of rows of other
+lineages (the semantic pass does not look at lineage).
 
 Keep-one rule inside every duplicate group: verified rows (``verified_field`` true) before
 unverified ones, then the earliest row in input order. A removed duplicate is reported
@@ -199,6 +204,7 @@ class _Rows:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.kinds: list[str] = []
+        self.lineage: list[str | None] = []  # variants / paths: the question they come from
         self.verdicts: dict = {}  # the store's solve verdicts by row id (graphgen.status)
         self.exact: list[np.ndarray] = []  # uint64 per batch
         self.verified: list[np.ndarray] = []
@@ -214,6 +220,84 @@ class _Rows:
         if parts:
             return np.concatenate(parts)
         return np.zeros((0, width) if width else 0, dtype=dtype)
+
+
+def _turns(row: dict) -> tuple[str | None, str | None]:
+    """(question, solution) of a chat-layout row: ChatML `messages` or ShareGPT `conversations`."""
+    for key, who, user, bot in (("messages", "role", "user", "assistant"), ("conversations", "from", "human", "gpt")):
+        turns = row.get(key)
+        if isinstance(turns, list):
+            said = {t.get(who): t.get("content" if key == "messages" else "value")
+                    for t in reversed(turns) if isinstance(t, dict)}
+            return said.get(user), said.get(bot)
+    return None, None
+
+
+class _RowAdapter:
+    """Any row graphgen writes, with its fields where seed detection looks: export layouts
+    (ChatML, ShareGPT: the user turn is the question; Alpaca's `output` is the solution; every
+    layout's `metadata` gives id, kind and lineage) and solve's paths (their question text from
+    the verdicts.jsonl next to the paths file)."""
+
+    def __init__(self, inputs: list[Path]):
+        self.questions: dict[str, str] = {}
+        for path in inputs:
+            verdicts = Path(path).with_name("verdicts.jsonl")
+            if Path(path).is_file() and verdicts.exists() and verdicts != Path(path):
+                with verdicts.open(encoding="utf-8") as fh:
+                    for line in fh:
+                        try:
+                            v = json.loads(line)
+                        except ValueError:
+                            continue  # a torn last line
+                        if isinstance(v, dict) and v.get("question_id") and v.get("question"):
+                            self.questions[str(v["question_id"])] = str(v["question"])
+
+    def __call__(self, row: dict) -> dict:
+        meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else None
+        out = row
+        if meta is not None:
+            question, solution = _turns(row)
+            if question is None and "instruction" in row:
+                question, solution = row.get("instruction"), row.get("output")
+            out = {**row, "id": meta.get("id", row.get("id")), "kind": meta.get("kind", row.get("kind")),
+                   "status": meta.get("status", row.get("status"))}
+            if question is not None:
+                out["question"], out["solution"] = question, solution
+        elif "question_id" in row and "style" in row and "question" not in row:  # a solve path
+            q = self.questions.get(str(row["question_id"]))
+            out = {**row, "kind": "path", "solution": row.get("text")}
+            if q is not None:
+                out["question"] = q
+        return out
+
+
+def _lineage(row: dict) -> str | None:
+    """The question a row was made from, when it is one of several by design: a number-shifted
+    variant (its original) or a solve path (its question); such rows are never duplicates of
+    their siblings (they are near copies on purpose), only of rows of other lineages."""
+    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    variant = row.get("variant") or meta.get("variant")
+    if isinstance(variant, dict) and variant.get("original_id"):
+        return str(variant["original_id"])
+    if (row.get("kind") or meta.get("kind")) == "path":
+        return str(row.get("question_id") or row.get("sample_id") or meta.get("sample_id") or "") or None
+    return None
+
+
+def _groups(state: "_Rows") -> np.ndarray:
+    """One integer per row: rows of one lineage share it; every other row has its own (a
+    variant's original is in its variants' lineage too)."""
+    n = len(state.ids)
+    ids: dict[str, int] = {}
+    out = np.arange(n, dtype=np.int64)  # rows without lineage: each its own (equal ids too)
+    for i, origin in enumerate(state.lineage):
+        if origin:
+            out[i] = n + ids.setdefault(origin, len(ids))
+    originals = {row_id: i for i, row_id in enumerate(state.ids) if row_id in ids}
+    for row_id, i in originals.items():  # the original belongs to its variants' lineage
+        out[i] = n + ids[row_id]
+    return out
 
 
 def _exact_hash(normalised: str) -> int:
@@ -295,7 +379,8 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     try:
         progress = Progress(None, label="filter", quiet=inputs.quiet)
         reader = read_question_rows(inputs.inputs, inputs.field_map, skip_invalid=inputs.skip_invalid,
-                                    stats=stats, skip=None if inputs.seeds else _failed, unique_ids=False)
+                                    stats=stats, skip=None if inputs.seeds else _failed, unique_ids=False,
+                                    adapt=None if inputs.seeds else _RowAdapter(inputs.inputs))
         batch: list[QuestionRow] = []
 
         def flush() -> None:
@@ -314,6 +399,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
                 state.failed[len(state.ids) + len(batch)] = item.skipped or "skipped"
             spool.add(item.raw)
             state.kinds.append("seed" if inputs.seeds else str(item.row.get("kind") or "row"))
+            state.lineage.append(_lineage(item.row))
             batch.append(item)
             progress.update(ok=True)
             if len(batch) >= opts.batch_rows:
@@ -468,6 +554,7 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
     if not n:
         return keep_of, similarity, kind_of
     rank = _rank(state)
+    groups = _groups(state)
     rows = np.flatnonzero(state.arrays("usable", bool))
     if opts.exact and len(rows):
         exact = state.arrays("exact", np.uint64)[rows]
@@ -475,14 +562,15 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
         h = state.arrays("exact", np.uint64)[order]
         first = np.concatenate(([True], h[1:] != h[:-1]))
         leader = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
-        dup = ~first
+        dup = ~first & (groups[order] != groups[leader])  # siblings of one lineage stay
         keep_of[order[dup]] = leader[dup]
         kind_of[order[dup]] = 1
-        rows = order[first]
+        rows = np.sort(order[~dup])
     if opts.near and len(rows) > 1:
         bands = state.arrays("bands", np.uint64)[rows]
         sig = state.arrays("sig", np.uint16)[rows]
-        local_keep, sims = neardup.near_duplicate_clusters(bands, sig, rank[rows], opts.jaccard)
+        local_keep, sims = neardup.near_duplicate_clusters(bands, sig, rank[rows], opts.jaccard,
+                                                           groups=groups[rows])
         dup = local_keep != np.arange(len(rows))
         keep_of[rows[dup]] = rows[local_keep[dup]]
         similarity[rows[dup]] = sims[dup]

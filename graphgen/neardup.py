@@ -437,7 +437,8 @@ def estimated_jaccard(sig: np.ndarray, a: np.ndarray | int, b: np.ndarray | int)
 
 
 def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray,
-                            threshold: float, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+                            threshold: float, block: int = 1 << 20,
+                            groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keep-one clustering of rows by MinHash.
 
     `bands` (n, b) band keys, `sig` (n, P) signature values (any integer width), `rank` the
@@ -448,6 +449,8 @@ def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray
     and to their predecessor in the bucket; pairs below the threshold are dropped before the
     connected components are taken, and inside a component rows are kept greedily by rank,
     each removed row being within the threshold of the kept row it is reported against.
+    `groups` (lineage: variants of one question, paths of one question): rows of one group are
+    never duplicates of each other, only of rows of other groups.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -470,6 +473,8 @@ def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray
         a = np.concatenate((order[members], order[members]))
         b = np.concatenate((group_first[members], order[members - 1]))
         pick = a != b
+        if groups is not None:
+            pick &= groups[a] != groups[b]
         a, b = a[pick], b[pick]
         ok = np.zeros(len(a), dtype=bool)
         for s in range(0, len(a), block // max(1, sig.shape[1])):
@@ -485,7 +490,14 @@ def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray
         return keeper, similarity
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _count, label = connected_components(graph, directed=False)
-    return greedy_keep(label, rank, lambda a, b: estimated_jaccard(sig, a, b), threshold)
+    if groups is None:
+        return greedy_keep(label, rank, lambda a, b: estimated_jaccard(sig, a, b), threshold)
+
+    def similarity_to(a, b):
+        sims = estimated_jaccard(sig, a, b)
+        return np.where(groups[a] == groups[b], 0.0, sims)
+
+    return greedy_keep(label, rank, similarity_to, threshold)
 
 
 def greedy_keep(label: np.ndarray, rank: np.ndarray, similarity_to, threshold: float) -> tuple[np.ndarray, np.ndarray]:

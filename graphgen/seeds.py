@@ -643,6 +643,7 @@ def read_question_rows(
     prefix_ids: bool = False,
     skip: Callable[[dict], str | None] | None = None,
     unique_ids: bool = True,
+    adapt: Callable[[dict], dict] | None = None,
 ) -> Iterator[QuestionRow | RejectedRow]:
     """`read_seeds`, keeping each row and its text next to its fields (`QuestionRow`).
 
@@ -650,6 +651,8 @@ def read_question_rows(
     (e.g. a failed generation, which has no question); it is yielded with ``seed=None``.
     ``unique_ids=False`` lets repeated ids through (a caller that judges duplicates itself,
     like `graphgen filter`; it also saves the memory of remembering every id).
+    ``adapt(row)`` may return the row with its fields where the detection looks for them (e.g.
+    a chat-layout export's first user turn as ``question``); ``raw`` stays the row as read.
     """
     fmap = field_map or FieldMap()
     if isinstance(paths, (str, Path)):
@@ -684,6 +687,8 @@ def read_question_rows(
                                  "fix the line or pass --skip-invalid")
                     continue
                 text = raw if own_text else _raw_of(row, limit=None)
+                if adapt is not None and isinstance(row, dict):
+                    row = adapt(row)
                 if skip is not None and isinstance(row, dict) and (why := skip(row)):
                     yield QuestionRow(None, row, text, why)
                     continue

@@ -345,3 +345,64 @@ def test_decontamination_needs_the_item_covered_and_names_every_shared_ngram(tmp
     report = json.loads((tmp_path / "b.report.json").read_text())
     assert report["settings"]["boilerplate_ngrams_dropped"] > 0
     assert any("nearest tenth" in k for k in report["settings"]["boilerplate_examples"])
+
+
+def _variant(vid: str, original: str, a: int, b: int) -> dict:
+    q = (f"A shop sells {a} pencils in the morning and {b} pencils in the afternoon, each pencil costing the "
+         "same amount of money, and the owner writes every sale into a notebook at the end of the day. "
+         "How many pencils did the shop sell in total during the whole day?")
+    row = {"id": vid, "kind": "variant" if original else "concepts", "question": q, "solution": "s",
+           "answer": str(a + b)}
+    if original:
+        row["variant"] = {"original_id": original, "original_question": "q", "original_answer": "1",
+                          "mode": "similar", "draw": "0.0", "seed": 1}
+    return row
+
+
+def test_variants_of_one_question_are_not_near_duplicates_of_each_other(tmp_path):
+    rows = [_variant("o1", "", 12, 30)] + [_variant(f"v{k}", "o1", 12 + k, 30 + 2 * k) for k in range(1, 5)]
+    # the same texts without lineage are near duplicates of each other
+    rows += [dict(_variant(f"x{k}", "", 12 + k, 30 + 2 * k), id=f"x{k}") for k in (1, 2)]
+    src = _write(tmp_path / "gen.jsonl", rows)
+    graphgen("filter", src, "-o", "kept.jsonl", "--quiet", cwd=tmp_path)
+    kept = [r["id"] for r in _jsonl(tmp_path / "kept.jsonl")]
+    removed = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "kept.removed.jsonl")}
+    assert kept == ["o1", "v1", "v2", "v3", "v4"]
+    # x1 and x2 are copies of v1 and v2 (other lineages): removed against a row of the family
+    assert set(removed) == {"x1", "x2"} and {r["kind"] for r in removed.values()} <= {"duplicate", "near_duplicate"}
+    # without their lineage, the same four texts are near duplicates of each other
+    plain = _write(tmp_path / "plain.jsonl", [dict(_variant(f"y{k}", "", 12 + k, 30 + 2 * k)) for k in range(1, 5)])
+    graphgen("filter", plain, "-o", "plain-kept.jsonl", "--quiet", cwd=tmp_path)
+    assert {r["reason"]["kind"] for r in _jsonl(tmp_path / "plain-kept.removed.jsonl")} == {"near_duplicate"}
+
+
+def test_filter_reads_every_row_graphgen_writes(tmp_path):
+    q1 = "A baker makes 24 muffins and sells them in boxes of 4. How many boxes does the baker fill?"
+    q2 = "A farmer plants 7 rows of 9 trees each and then 5 more trees. How many trees are planted?"
+    gen = [{"id": "g1", "kind": "concepts", "question": q1, "solution": "24/4", "answer": "6"},
+           {"id": "g2", "kind": "concepts", "question": q2, "solution": "63+5", "answer": "68"},
+           {"id": "g3", "kind": "concepts", "question": q1.upper(), "solution": "6", "answer": "6"}]
+    src = _write(tmp_path / "gen.jsonl", gen)
+    for layout in ("alpaca", "sharegpt", "chatml", "raw"):
+        graphgen("export", src, "-o", f"{layout}.jsonl", "--layout", layout, cwd=tmp_path)
+        res = graphgen("filter", f"{layout}.jsonl", "-o", f"kept-{layout}.jsonl", "--quiet", cwd=tmp_path)
+        assert "rejected 0" in res.stdout, (layout, res.stdout)
+        assert [r["metadata"]["id"] for r in _jsonl(tmp_path / f"kept-{layout}.jsonl")] == ["g1", "g2"], layout
+        (dup,) = _jsonl(tmp_path / f"kept-{layout}.removed.jsonl")
+        assert dup["id"] == "g3" and dup["reason"]["of"] == "g1", layout
+    # solve's paths: question text from the verdicts.jsonl next to them; paths of one question
+    # are siblings, a path of another question with the same text is a duplicate
+    solved = tmp_path / "solved"
+    solved.mkdir()
+    _write(solved / "verdicts.jsonl", [
+        {"question_id": "q1", "question_kind": "seed", "question": q1, "method": "gold", "paths": 2, "answered": 2},
+        {"question_id": "q9", "question_kind": "seed", "question": q1, "method": "gold", "paths": 1, "answered": 1},
+        {"question_id": "q2", "question_kind": "seed", "question": q2, "method": "gold", "paths": 1, "answered": 1}])
+    path = lambda pid, qid, text: {"id": pid, "question_id": qid, "question_kind": "seed", "style": "cot",  # noqa: E731
+                                   "index": 0, "text": text, "answer": "6", "correct": True}
+    _write(solved / "paths.jsonl", [path("p1", "q1", "24/4 = 6"), path("p2", "q1", "4 * 6 = 24 so 6"),
+                                    path("p3", "q2", "63 + 5 = 68"), path("p4", "q9", "six")])
+    graphgen("filter", solved / "paths.jsonl", "-o", "kept-paths.jsonl", "--quiet", cwd=tmp_path)
+    assert [r["id"] for r in _jsonl(tmp_path / "kept-paths.jsonl")] == ["p1", "p2", "p3"]
+    (dup,) = _jsonl(tmp_path / "kept-paths.removed.jsonl")
+    assert dup["id"] == "p4" and dup["reason"]["kind"] == "duplicate"
