@@ -142,7 +142,7 @@ def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
     """Rows from one or many output files (e.g. shards), each id once (first wins)."""
     seen: set[str] = set()
     for path in paths:
-        for row in read_jsonl(Path(path), GeneratedQuestion):
+        for row in read_jsonl(Path(path), GeneratedQuestion, own_output=True):
             if row.id not in seen:
                 seen.add(row.id)
                 yield row  # type: ignore[misc]

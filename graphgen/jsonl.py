@@ -1,11 +1,13 @@
 """JSONL files, in one place: typed reading, appending after a kill, atomic writing, chunking.
 
 Contracts:
-- `read_jsonl` streams typed records; a torn last line (no trailing newline: the writer was
-  killed mid-line) is not a record and is skipped; any other bad line is a one-line
-  ValueError naming the file and line.
-- `open_for_append` first cuts such a torn last line, so appended rows never join a half
-  row; it looks back from the end only (files hold millions of rows). `sync` makes what was
+- `read_jsonl` streams typed records. A last line without a trailing newline is a record
+  like any other when it is one (files written by hand or by other tools often end so); when
+  it is not, it is a torn line (the writer was killed mid-line) and is skipped only in
+  graphgen's own output files (`own_output=True`), else it is an error. Any bad line is a
+  one-line ValueError naming the file and line.
+- `open_for_append` first cuts such a torn last line (a complete JSON line only gets its
+  missing newline), so appended rows never join a half row; it looks back from the end only (files hold millions of rows). `sync` makes what was
   written so far durable (flush + fsync) for writers that need that.
 - `atomic_path` gives a temp path beside the target and moves it over the target only when
   the block succeeds (a file or a directory, e.g. a saved dataset); `write_lines` /
@@ -39,17 +41,19 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
-    """Stream records; a torn last line (the process was killed mid-write) is ignored."""
+def read_jsonl(path: Path, model: type[M], own_output: bool = False) -> Iterator[M]:
+    """Stream records. A last line without a newline is kept when it is a record; when it is
+    not, it is skipped in graphgen's own output files (`own_output`: torn by a kill, the unit
+    simply runs again) and an error elsewhere."""
     path = Path(path)
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                return  # torn tail from a kill: the unit will simply run again
             if line.strip():
                 try:
                     yield model.model_validate_json(line)
                 except ValueError as exc:
+                    if own_output and not line.endswith("\n"):
+                        return  # torn tail from a kill
                     raise ValueError(f"{path}:{lineno}: not a {model.__name__} record ({one_line(exc)})") from None
 
 
@@ -68,11 +72,25 @@ def cut_torn_tail(path: Path) -> None:
             if pos == end and chunk.endswith(b"\n"):
                 return  # intact
             cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                fh.truncate(start + cut + 1)
+            if cut >= 0 or start == 0:
+                keep = start + cut + 1 if cut >= 0 else 0
+                fh.seek(keep)
+                if _is_json(fh.read()):  # a whole last line that only lacks its newline
+                    fh.write(b"\n")
+                else:
+                    fh.truncate(keep)
                 return
             pos = start
-        fh.truncate(0)  # a single torn line and nothing else
+
+
+def _is_json(data: bytes) -> bool:
+    import json
+
+    try:
+        json.loads(data)
+        return True
+    except ValueError:
+        return False
 
 
 def open_for_append(path: Path) -> IO[str]:

@@ -227,7 +227,7 @@ def read_questions(inputs: SolveInputs, store: GraphStore | None, answer_field: 
     for spec in inputs.files:
         path = Path(spec.split(":", 1)[0]) if not Path(spec).exists() else Path(spec)
         if path.is_file() and _looks_generated(path):
-            for row in read_jsonl(path, GeneratedQuestion):
+            for row in read_jsonl(path, GeneratedQuestion, own_output=True):
                 if row.status == "ok" and row.question and row.kind == "variant":
                     # a number-shifted variant's answer was computed by agreeing programs: it is
                     # the gold, so solving variants measures robustness (MMOS)
@@ -404,7 +404,7 @@ class _Solver:
 def _read_done(path: Path, model: type[BaseModel], key: str) -> dict:
     if not path.exists():
         return {}
-    return {getattr(r, key): r for r in read_jsonl(path, model)}
+    return {getattr(r, key): r for r in read_jsonl(path, model, own_output=True)}
 
 
 class _RunRecord(BaseModel):
@@ -784,7 +784,7 @@ def _failures(questions: list[SolveQuestion], done: dict[str, SolvePath], failed
     for r in rejects:
         out.append(SolveFailure(kind="input", reason=f"{r.file}:{r.line}: {r.reason}", raw=r.raw))
     if failed_llm_path.exists():
-        for p in read_jsonl(failed_llm_path, SolvePath):
+        for p in read_jsonl(failed_llm_path, SolvePath, own_output=True):
             out.append(SolveFailure(kind="llm", question_id=p.question_id, path_id=p.id, style=p.style,
                                     reason=p.error or "no valid reply", raw=(p.raw or "")[:4000]))
     ids = {q.id for q in questions}

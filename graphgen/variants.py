@@ -220,10 +220,12 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
     """
     grouped: dict[str, VariantSource] = {}
     for path in paths:
+        rows = 0
         with Path(path).open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n") or not line.strip():
-                    continue  # a torn last line from a kill: that path is simply missing
+                if not line.strip():
+                    continue  # (a last line without a newline is a row like any other)
+                rows += 1
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
@@ -244,6 +246,9 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
                                                        kind=str(row.get("question_kind") or "seed"))
                 path_id = str(row.get("id") or f"{qid}#{_first(row, 'index') or len(src.paths)}")
                 src.paths.append(CodePath(id=path_id, program=program, answer=str(row.get("answer") or "")))
+        if not rows:
+            raise ValueError(f"{path}: no path rows (expected JSONL with one solve path per line, "
+                             "e.g. paths.jsonl of graphgen solve)")
     if questions:
         wanted = set(grouped)
         for qid, text, answer, kind in _question_texts(questions, wanted):
@@ -272,7 +277,7 @@ def _question_texts(files: Iterable[Path], wanted: set[str]) -> Iterator[tuple[s
         if isinstance(first, dict) and "question_id" in first and "method" in first:  # solve verdicts
             with Path(path).open(encoding="utf-8") as fh:
                 for line in fh:
-                    if line.endswith("\n") and line.strip():
+                    if line.strip():
                         v = json.loads(line)
                         if v.get("question_id") in wanted and v.get("question"):
                             yield v["question_id"], v["question"], v.get("gold") or "", v.get("question_kind") or ""
@@ -468,7 +473,7 @@ def _ids_in(path: Path) -> set[str]:
         return ids
     with path.open(encoding="utf-8") as fh:
         for line in fh:
-            if line.endswith("\n") and line.strip():
+            if line.strip():
                 try:
                     ids.add(json.loads(line)["id"])
                 except (json.JSONDecodeError, KeyError, TypeError):

@@ -121,3 +121,50 @@ def test_one_solve_per_output_dir_and_no_duplicate_ids_after_kill(fake_llm, tmp_
     assert len(ids) == 40 and len(set(ids)) == 40
     assert fake_llm.stats()["total"] <= 40 + 2  # at most the calls in flight at the kill, paid again
     assert len(jsonl_rows(out / "verdicts.jsonl")) == 20
+
+
+def _drop_last_newline(path: Path) -> Path:
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    return path
+
+
+def test_every_reader_keeps_a_last_line_without_newline(fake_llm, tmp_path):
+    from clirun import example_workspace
+
+    ws = example_workspace(tmp_path)
+    env = cli_env(fake_llm.url)
+    graphgen("sample", "concepts", "-n", "5", "-o", "samples.jsonl", "--seed", "1", "--exemplars", "0", cwd=ws)
+    _drop_last_newline(ws / "samples.jsonl")
+    graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--quiet", cwd=ws, env=env)
+    assert len(jsonl_rows(ws / "gen.jsonl")) == 5
+    _drop_last_newline(ws / "gen.jsonl")
+    graphgen("solve", "gen.jsonl", "-o", "solved", "--style", "cot", "--paths", "1", "--quiet", cwd=ws, env=env)
+    assert len(jsonl_rows(ws / "solved" / "verdicts.jsonl")) == 5
+    # a complete last line is kept by a rerun's appender too (it only gets its newline)
+    graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "gen.jsonl", "--quiet", cwd=ws, env=env)
+    assert (ws / "gen.jsonl").read_bytes().endswith(b"\n") and len(jsonl_rows(ws / "gen.jsonl")) == 5
+    # variants --paths: the last path counts (two agreeing programs, the second without newline)
+    q = "Tom has 15 apples. Ann has 15 apples and 4 pears. How many fruits do they have?"
+    paths = write_jsonl(tmp_path / "paths.jsonl", [
+        {"id": f"p{i}", "question_id": "apples", "question_kind": "seed", "question": q, "style": "code",
+         "index": i, "text": prog, "answer": "34", "correct": True}
+        for i, prog in enumerate(["print(15 + 15 + 4)\n", "tom = 15\npears = 4\nprint(tom + tom + pears)\n"])])
+    _drop_last_newline(paths)
+    graphgen("generate", "variants", "--paths", paths, "-o", tmp_path / "v.jsonl", "--per-question", "2",
+             "--workers", "1", "--quiet", "--db", tmp_path / "v.db", cwd=tmp_path)
+    assert len(jsonl_rows(tmp_path / "v.jsonl")) >= 1  # one path alone could never agree
+    # a torn last line in an input file (not graphgen's own output) is an error, not skipped
+    (ws / "torn.jsonl").write_bytes((ws / "samples.jsonl").read_bytes() + b'\n{"id": "s9", "topics": ["Alg')
+    res = graphgen("generate", "questions", "--samples", "torn.jsonl", "-o", "t.jsonl", cwd=ws, env=env, check=False)
+    assert res.returncode == 1 and "torn.jsonl:6:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_variants_refuse_an_empty_array_or_garbage_paths_file(tmp_path):
+    for name, content in (("empty", ""), ("array", '[{"question_id": "q", "text": "print(1)"}]\n'),
+                          ("garbage", "\x00\x01 not json\n")):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(content)
+        res = graphgen("generate", "variants", "--paths", path, "-o", tmp_path / f"{name}.out.jsonl",
+                       "--quiet", "--db", tmp_path / "v.db", cwd=tmp_path, check=False)
+        assert res.returncode == 1, (name, res.stdout, res.stderr)
+        assert f"{name}.jsonl" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

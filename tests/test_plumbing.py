@@ -25,10 +25,17 @@ def test_jsonl_round_trip_and_torn_tail(tmp_path):
     assert [r.n for r in read_jsonl(path, Row)] == [0, 1, 2, 3, 4]
     with path.open("a") as fh:
         fh.write('{"id": "5", "n"')  # killed mid-line
-    assert len(list(read_jsonl(path, Row))) == 5  # the torn line is not a record
+    assert len(list(read_jsonl(path, Row, own_output=True))) == 5  # graphgen's own file: torn by a kill
+    with pytest.raises(ValueError, match=r"rows.jsonl:6: not a Row record"):
+        list(read_jsonl(path, Row))  # an input file: a bad last line is an error like any other
     with open_for_append(path) as fh:
         fh.write(Row(id="5", n=5).model_dump_json() + "\n")
     assert [r.n for r in read_jsonl(path, Row)] == [0, 1, 2, 3, 4, 5]
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # a whole last line without its newline: a record
+    assert [r.n for r in read_jsonl(path, Row)] == [0, 1, 2, 3, 4, 5]
+    with open_for_append(path) as fh:  # and appending keeps it
+        fh.write(Row(id="6", n=6).model_dump_json() + "\n")
+    assert [r.n for r in read_jsonl(path, Row)] == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_jsonl_bad_line_names_file_and_line(tmp_path):

@@ -53,7 +53,7 @@ def result_from_record(rec: ResultRecord, output: type[BaseModel]) -> LLMResult:
 
 def read_records(path: Path) -> Iterator[ResultRecord]:
     """Records of a state file; a torn last line (a kill mid-write) is skipped."""
-    return read_jsonl(path, ResultRecord) if path.exists() else iter(())
+    return read_jsonl(path, ResultRecord, own_output=True) if path.exists() else iter(())
 
 
 class Delivery:
