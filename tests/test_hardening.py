@@ -168,3 +168,19 @@ def test_variants_refuse_an_empty_array_or_garbage_paths_file(tmp_path):
                        "--quiet", "--db", tmp_path / "v.db", cwd=tmp_path, check=False)
         assert res.returncode == 1, (name, res.stdout, res.stderr)
         assert f"{name}.jsonl" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_a_key_echoed_inside_a_valid_reply_reaches_no_file(fake_llm, tmp_path):
+    key = cli_env(fake_llm.url)["OPENAI_API_KEY"]
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "k", "question": "Key {{fake: answer=3}}", "answer": "3"}])
+    fake_llm.script([{"content": json.dumps({"solution": f"Using {key} we get \\boxed{{3}}."}), "times": 10},
+                     {"content": json.dumps({"program": f"# {key}\nprint(3)\n"}), "times": 10}])
+    out = tmp_path / "solved"
+    graphgen("solve", seeds, "-o", out, "--paths", "2", "--quiet", "--db", tmp_path / "ws.db",
+             "--cache", tmp_path / "cache.db", cwd=tmp_path, env=cli_env(fake_llm.url))
+    assert fake_llm.stats()["total"] == 4
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "seeds.jsonl"]
+    assert any(p.name == "samples.jsonl" for p in written) and any(p.name.startswith("cache.db") for p in written)
+    leaked = [p.name for p in written if key.encode() in p.read_bytes()]
+    assert not leaked
+    assert "***" in (out / "samples.jsonl").read_text()  # the reply was kept, masked

@@ -288,7 +288,9 @@ class LLMClient:
                 ct += u.get("completion_tokens") or 0
                 choice = data["choices"][0] if data["choices"] else {}
                 content = (choice.get("message") or {}).get("content") or ""
-                raw = content if isinstance(content, str) else str(content)
+                # scrubbed before parsing: a secret the server echoed inside a valid reply must
+                # not reach the value, the cache, the store or any output file either
+                raw = scrub(content if isinstance(content, str) else str(content))
                 if choice.get("finish_reason") == "length":
                     # never resend the cut text with a doubled budget (a looping reply then
                     # holds a slot for ever longer): a fresh attempt within the same budget,
@@ -579,7 +581,7 @@ def read_reply(resp: dict, output: type[BaseModel]) -> tuple[BaseModel | None, s
     choices = resp.get("choices") or []
     choice = choices[0] if choices else {}
     content = (choice.get("message") or {}).get("content") or ""
-    raw = content if isinstance(content, str) else json.dumps(content)
+    raw = scrub(content if isinstance(content, str) else json.dumps(content))  # before parsing (see above)
     if choice.get("finish_reason") == "length":
         return None, _clean_text(raw), TRUNCATED
     try:
