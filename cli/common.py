@@ -137,6 +137,7 @@ def friendly_errors(f):
         from graphgen.extract import AnnotationError
         from graphgen.generate import OutputBusyError
         from graphgen.llm.client import LLMFatalError
+        from graphgen.sandbox import SandboxError
         from graphgen.seeds import SeedInputError
         from graphgen.stage import StageError
 
@@ -147,7 +148,7 @@ def friendly_errors(f):
         try:
             return f(*args, **kwargs)
         except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError, StageError, EngineError,
-                OutputBusyError) as exc:
+                OutputBusyError, SandboxError) as exc:
             raise click.ClickException(one_line(exc)) from None
         except (OSError, sqlite3.Error) as exc:
             hint = storage_hint(exc)

@@ -48,7 +48,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["SandboxLimits", "SandboxResult", "Sandbox", "run_program", "bwrap_path", "Reason"]
+__all__ = ["SandboxLimits", "SandboxResult", "Sandbox", "SandboxError", "run_program", "bwrap_path", "Reason"]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not start or could not set a program up (no user namespaces,
+    a missing capability): never a program's verdict, never recorded; the run stops with
+    this one line."""
 
 Reason = Literal["ok", "crash", "timeout", "no_output", "over_limit"]
 
@@ -214,7 +220,7 @@ class _Worker:
         if not hello or not hello.get("ready"):
             tail = self._stderr_tail.decode("utf-8", "replace").strip()[-300:]
             self.kill()
-            raise RuntimeError(f"sandbox worker ({isolation}) did not start: {tail or 'no reply'}")
+            raise SandboxError(f"sandbox worker ({isolation}) did not start: {tail or 'no reply'}")
 
     def stderr_tail(self) -> str:
         return self._stderr_tail.decode("utf-8", "replace").strip()[-300:]
@@ -278,8 +284,8 @@ class _Worker:
 class Sandbox:
     """A pool of warm sandbox workers. Thread-safe: `run` blocks until a worker is free.
 
-    isolation: "auto" (bubblewrap when `bwrap` is on PATH and works, else "process"),
-    "bwrap" (fail if unavailable) or "process".
+    isolation: "auto" or "bwrap" (bubblewrap, else SandboxError: never a silent fallback),
+    or "process" (chosen knowingly). A program the sandbox cannot set up raises SandboxError.
     """
 
     def __init__(self, workers: int | None = None, limits: SandboxLimits | None = None,
@@ -302,19 +308,20 @@ class Sandbox:
             self._idle.put(slot)
 
     def _choose(self, isolation: str) -> str:
+        """Fails closed: "auto" is bubblewrap or an error, never a silent downgrade to process
+        isolation (which lets a program read the user's files)."""
         if isolation == "process":
             return "process"
-        if bwrap_path():
-            try:
-                self._workers[0] = self._spawn(0, "bwrap")
-                return "bwrap"
-            except RuntimeError:
-                if isolation == "bwrap":
-                    raise
-        elif isolation == "bwrap":
-            raise RuntimeError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
-                               "or use isolation='process'")
-        return "process"
+        how = ("install bubblewrap and allow unprivileged user namespaces (or run with "
+               "CAP_SYS_ADMIN), or pass --isolation process to run programs without it knowingly "
+               "(they can then read any file this user can)")
+        if not bwrap_path():
+            raise SandboxError(f"bubblewrap (bwrap) is not installed: {how}")
+        try:
+            self._workers[0] = self._spawn(0, "bwrap")
+        except SandboxError as exc:
+            raise SandboxError(f"bubblewrap cannot start here ({str(exc).split(': ', 1)[-1][:200]}): {how}") from None
+        return "bwrap"
 
     def _worker(self, slot: int) -> _Worker:
         w = self._workers[slot]
@@ -354,6 +361,8 @@ class Sandbox:
                 tail = worker.stderr_tail()
                 return SandboxResult(reason="crash", detail=f"sandbox worker {why} while running the program"
                                      + (f": {tail}" if tail else ""))
+            if res.get("reason") == "sandbox_error":
+                raise SandboxError(f"the sandbox ({self.isolation}) could not set a program up: {res.get('detail')}")
             return SandboxResult.model_validate(res)
         finally:
             self._idle.put(slot)

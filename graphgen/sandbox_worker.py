@@ -82,8 +82,13 @@ def _write_msg(fd: int, obj) -> None:
         view = view[n:]
 
 
-def _child(req: dict, out_w: int, err_w: int, base_vm: int) -> None:
-    """In the forked child: isolate, limit, run the program, exit. Never returns."""
+_STATUS_FD = 3  # the child's set-up report: "ok", or why the sandbox could not set it up
+
+
+def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> None:
+    """In the forked child: isolate, limit, run the program, exit. Never returns.
+    Set-up failures (a missing capability, no namespace) are written to the status pipe,
+    which is closed before the program runs, so a program cannot fake one."""
     code = 70
     try:
         os.setsid()
@@ -91,7 +96,11 @@ def _child(req: dict, out_w: int, err_w: int, base_vm: int) -> None:
         os.dup2(null, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.closerange(3, 65536)
+        os.dup2(status_w, _STATUS_FD)
+        os.closerange(_STATUS_FD + 1, 65536)
+    except BaseException:
+        os._exit(code)
+    try:
         if DROP_UID is not None and not PIDNS:
             # Root without bubblewrap: still take the network away (a namespace with only a
             # loopback that is down) before giving up root.
@@ -116,6 +125,14 @@ def _child(req: dict, out_w: int, err_w: int, base_vm: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    except BaseException as exc:
+        try:
+            os.write(_STATUS_FD, f"{type(exc).__name__}: {exc}"[:300].encode())
+        finally:
+            os._exit(code)
+    os.write(_STATUS_FD, b"ok")
+    os.close(_STATUS_FD)
+    try:
         import io
         import random
 
@@ -302,14 +319,17 @@ def _run(req: dict) -> dict:
     base_vm = _vm_bytes()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(out_r)
         os.close(err_r)
-        _child(req, out_w, err_w, base_vm)
+        os.close(status_r)
+        _child(req, out_w, err_w, status_w, base_vm)
     os.close(out_w)
     os.close(err_w)
+    os.close(status_w)
     cap = int(req["output_bytes"])
     deadline = t0 + float(req["timeout_s"])
     bufs = {out_r: bytearray(), err_r: bytearray()}
@@ -372,8 +392,13 @@ def _run(req: dict) -> dict:
     for fd in (out_r, err_r):
         os.close(fd)
     _cleanup(pid)
+    setup = os.read(status_r, 400)  # the child has ended: whatever it reported is in the pipe
+    os.close(status_r)
     stdout, stderr = bytes(bufs[out_r]), bytes(bufs[err_r])
     reason, detail = _classify(status, stdout, stderr, timed_out, over)
+    if setup != b"ok":
+        # the sandbox could not set the program up: not the program's doing, not a verdict
+        reason, detail = "sandbox_error", setup.decode("utf-8", "replace") or "the program's process did not start"
     return {
         "reason": reason,
         "detail": detail,

@@ -184,3 +184,43 @@ def test_a_key_echoed_inside_a_valid_reply_reaches_no_file(fake_llm, tmp_path):
     leaked = [p.name for p in written if key.encode() in p.read_bytes()]
     assert not leaked
     assert "***" in (out / "samples.jsonl").read_text()  # the reply was kept, masked
+
+
+def test_isolation_fails_closed_and_a_sandbox_that_cannot_start_is_no_verdict(fake_llm, tmp_path):
+    import os
+    import shutil
+
+    import pytest
+
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        {"id": f"q{i}", "question": f"Q{i} {{{{fake: answer={i}; code=R}}}}", "answer": str(i)} for i in range(3)])
+    args = ("solve", seeds, "-o", tmp_path / "solved", "--style", "code", "--paths", "1", "--quiet",
+            "--db", tmp_path / "ws.db", "--cache", tmp_path / "cache.db")
+    # a bwrap that is present but cannot start (a container without user namespaces)
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    (fake_bin / "bwrap").chmod(0o755)
+    env = cli_env(fake_llm.url, PATH=f"{fake_bin}:{os.environ['PATH']}")
+    res = graphgen(*args, cwd=tmp_path, env=env, check=False, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "--isolation process" in res.stderr
+    assert "No permissions" in res.stderr
+    assert not (tmp_path / "solved" / "verdicts.jsonl").exists()
+    # process isolation without the capability it needs (root without CAP_SYS_ADMIN cannot take
+    # the network away): a sandbox error that stops the run, never a "crash" verdict, never cached
+    if os.geteuid() != 0 or not shutil.which("capsh"):
+        pytest.skip("needs root and capsh")
+    cmd = " ".join(f"'{a}'" for a in ("python", "-m", "graphgen_cli", *map(str, args), "--isolation", "process"))
+    import subprocess
+    import sys
+
+    res = subprocess.run(["capsh", "--drop=cap_sys_admin", "--", "-c", cmd.replace("'python'", f"'{sys.executable}'")],
+                         cwd=tmp_path, env=cli_env(fake_llm.url), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "could not set a program up" in res.stderr and "Traceback" not in res.stderr
+    runs = tmp_path / "solved" / "runs.jsonl"
+    assert not runs.exists() or not runs.read_text().strip()
+    # with the capability, the same run gives real verdicts (nothing bad was cached)
+    ok = graphgen(*args, "--isolation", "process", cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120)
+    assert "(process)" in ok.stdout
+    assert [r["correct"] for r in jsonl_rows(tmp_path / "solved" / "verdicts.jsonl")] == [1, 1, 1]
