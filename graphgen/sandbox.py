@@ -14,7 +14,8 @@ no user site, no script directory on sys.path), forked fresh from a warm worker,
   a wall-clock timeout (default 5 s) and a cap on captured output (default 64 KiB);
 - with bubblewrap (`bwrap`, Debian package `bubblewrap`): new network, pid, ipc, uts and
   cgroup namespaces (no network at all, not even the host's loopback; no other process
-  visible), a filesystem view of only the interpreter and system libraries, read-only, plus a
+  visible), a filesystem view of only graphgen's own interpreter environment (venv and
+  site-packages: the libraries the prompt names) and system libraries, read-only, plus a
   private /tmp; the sandbox dies with its parent.
 - started as root: programs run as an unprivileged uid of their own (one per worker), so
   the process-count limit binds (the kernel does not apply RLIMIT_NPROC to root) and the
@@ -112,9 +113,23 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _base_python() -> str:
-    """The real interpreter (not a venv shim): the sandbox mounts only its prefix."""
-    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+def _graphgen_python() -> str:
+    """graphgen's own interpreter, venv included (not resolved to the base interpreter), so
+    programs get the libraries the prompt names (sympy, numpy) from whatever environment
+    graphgen is installed in; the sandbox mounts that environment read-only."""
+    return os.path.abspath(sys.executable)
+
+
+def _environment_dirs(python: str) -> set[str]:
+    """The directories the interpreter and its libraries live in (venv and base prefix,
+    every site-packages), resolved."""
+    import site
+
+    dirs = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+            os.path.dirname(os.path.dirname(python)), os.path.dirname(os.path.realpath(python)),
+            *(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix}).values()),
+            *site.getsitepackages()}
+    return {os.path.realpath(d) for d in dirs if d}
 
 
 def _bwrap_cmd(bwrap: str, python: str, as_root: bool) -> list[str]:
@@ -134,10 +149,10 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool) -> list[str]:
     for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
+    # the private /tmp first, so an environment that lives under /tmp is mounted on top of it
+    cmd += ["--tmpfs", "/tmp", "--chmod", "1777", "/tmp"]
     seen: set[str] = set()
-    for p in {sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(python)),
-              *(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix}).values())}:
-        p = os.path.realpath(p)
+    for p in sorted(_environment_dirs(python), key=len):
         if os.path.isdir(p) and not p.startswith(("/usr/", "/lib")) and p not in seen:
             if not any(p.startswith(s + "/") for s in seen):
                 seen.add(p)
@@ -152,8 +167,7 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool) -> list[str]:
                 made.add(anc)
                 cmd += ["--perms", "0755", "--dir", anc]
         cmd += ["--ro-bind", p, p]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chmod", "1777", "/tmp",
-            "--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LC_ALL", "C.UTF-8"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LC_ALL", "C.UTF-8"]
     return cmd
 
 
@@ -190,7 +204,7 @@ class _Worker:
     def __init__(self, slot: int, isolation: str, preload: tuple[str, ...], startup_timeout: float):
         self.slot = slot
         self.isolation = isolation
-        python = _base_python()
+        python = _graphgen_python()
         as_root = _is_root()
         pidns = isolation == "bwrap"
         config = {

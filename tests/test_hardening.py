@@ -173,8 +173,8 @@ def test_variants_refuse_an_empty_array_or_garbage_paths_file(tmp_path):
 def test_a_key_echoed_inside_a_valid_reply_reaches_no_file(fake_llm, tmp_path):
     key = cli_env(fake_llm.url)["OPENAI_API_KEY"]
     seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "k", "question": "Key {{fake: answer=3}}", "answer": "3"}])
-    fake_llm.script([{"content": json.dumps({"solution": f"Using {key} we get \\boxed{{3}}."}), "times": 10},
-                     {"content": json.dumps({"program": f"# {key}\nprint(3)\n"}), "times": 10}])
+    fake_llm.script([{"content": f"Using {key} we get \\boxed{{3}}.", "match": "step by step", "times": 10},
+                     {"content": f"```python\n# {key}\nprint(3)\n```", "times": 10}])
     out = tmp_path / "solved"
     graphgen("solve", seeds, "-o", out, "--paths", "2", "--quiet", "--db", tmp_path / "ws.db",
              "--cache", tmp_path / "cache.db", cwd=tmp_path, env=cli_env(fake_llm.url))
@@ -183,7 +183,9 @@ def test_a_key_echoed_inside_a_valid_reply_reaches_no_file(fake_llm, tmp_path):
     assert any(p.name == "samples.jsonl" for p in written) and any(p.name.startswith("cache.db") for p in written)
     leaked = [p.name for p in written if key.encode() in p.read_bytes()]
     assert not leaked
-    assert "***" in (out / "samples.jsonl").read_text()  # the reply was kept, masked
+    samples = jsonl_rows(out / "samples.jsonl")
+    assert len(samples) == 4 and all("***" in r["text"] for r in samples)  # the replies were kept, masked
+    assert [v["correct"] for v in jsonl_rows(out / "verdicts.jsonl")] == [4]
 
 
 def test_isolation_fails_closed_and_a_sandbox_that_cannot_start_is_no_verdict(fake_llm, tmp_path):
@@ -224,3 +226,34 @@ def test_isolation_fails_closed_and_a_sandbox_that_cannot_start_is_no_verdict(fa
     ok = graphgen(*args, "--isolation", "process", cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120)
     assert "(process)" in ok.stdout
     assert [r["correct"] for r in jsonl_rows(tmp_path / "solved" / "verdicts.jsonl")] == [1, 1, 1]
+
+
+def test_programs_import_from_the_environment_graphgen_runs_in(fake_llm, tmp_path):
+    """A venv of its own (system site-packages for graphgen's dependencies, graphgen itself
+    from this checkout) holding a module the base interpreter does not have: programs run in
+    the sandbox import it, as they would sympy or numpy installed only in a venv."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], check=True,
+                   timeout=120)
+    site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    here = Path(sysconfig.get_paths()["purelib"])
+    for f in here.glob("__editable__*graphgen*"):  # graphgen from this checkout, as installed here
+        shutil.copy(f, site / f.name)
+    (site / "gg_venv_probe.py").write_text("VALUE = 4242\n")
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "v", "question": "Venv {{fake: answer=4242}}",
+                                                    "answer": "4242"}])
+    fake_llm.script([{"content": "```python\nimport gg_venv_probe, sympy, numpy\nprint(gg_venv_probe.VALUE)\n```",
+                      "times": 5}])
+    out = tmp_path / "solved"
+    res = subprocess.run([venv / "bin" / "python", "-m", "graphgen_cli", "solve", seeds, "-o", out, "--style", "code",
+                          "--paths", "1", "--quiet", "--db", tmp_path / "ws.db", "--cache", tmp_path / "c.db"],
+                         cwd=tmp_path, env=cli_env(fake_llm.url), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "(bwrap)" in res.stdout
+    assert jsonl_rows(out / "verdicts.jsonl")[0]["correct"] == 1, jsonl_rows(out / "runs.jsonl")
