@@ -188,7 +188,9 @@ def _warm_list(code: str) -> list[str]:
     """Allow-listed modules a program imports, dotted names included (none if it does not parse)."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, SystemError, RecursionError, MemoryError):
+        # SystemError: CPython's parser can raise it under thread load (gh-106905); a program
+        # that cannot be parsed here simply gets no modules warmed
         return []
     names: set[str] = set()
     for node in ast.walk(tree):

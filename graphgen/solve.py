@@ -316,7 +316,7 @@ def normalize_code(code: str) -> str:
     docstrings gone, reprinted by `ast.unparse`. Unparsable code is returned stripped."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, SystemError, RecursionError, MemoryError):  # SystemError: gh-106905
         return code.strip()
     tree = _Renamer().visit(tree)
     ast.fix_missing_locations(tree)

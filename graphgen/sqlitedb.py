@@ -6,7 +6,8 @@ embedding cache (embed.py).
 - `connect` opens a file in autocommit mode (callers open transactions explicitly) with WAL
   journaling (readers never block the writer), synchronous=NORMAL (durable at each WAL
   checkpoint, safe against corruption) and a busy timeout (two processes on one file wait
-  for each other instead of failing at once).
+  for each other instead of failing at once). A file that is not a usable SQLite database
+  (truncated, another program's) is a `StageError` naming it, one line for the user.
 - `migrate` applies append-only, named migrations (as simonw/llm's `migrations.py`): each
   runs once, in its own transaction, and is recorded in `_migrations`; an old file upgrades
   in place. Never edit or reorder a migration that has shipped: append a new one.
@@ -18,6 +19,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from graphgen.stage import StageError
 
 MIGRATIONS_TABLE = "_migrations"
 
@@ -34,7 +37,15 @@ def connect(path: str | Path, *, foreign_keys: bool = False, busy_timeout_s: flo
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=check_same_thread,
                          timeout=busy_timeout_s)
-    db.execute("PRAGMA journal_mode=WAL")
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        db.close()
+        raise StageError(f"{path}: not a usable SQLite file ({exc}): it may be truncated or not graphgen's; "
+                         "move it aside and run again (a removed LLM cache only means its calls are paid again)"
+                         ) from None
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     if foreign_keys:

@@ -257,3 +257,19 @@ def test_programs_import_from_the_environment_graphgen_runs_in(fake_llm, tmp_pat
     assert res.returncode == 0, res.stderr
     assert "(bwrap)" in res.stdout
     assert jsonl_rows(out / "verdicts.jsonl")[0]["correct"] == 1, jsonl_rows(out / "runs.jsonl")
+
+
+def test_a_truncated_llm_cache_is_one_line_not_a_traceback(fake_llm, tmp_path):
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        {"id": f"q{i}", "question": f"Q{i} {{{{fake: answer={i}; cot=R}}}}", "answer": str(i)} for i in range(30)])
+    env = cli_env(fake_llm.url)
+    args = ("solve", seeds, "--style", "cot", "--paths", "4", "--quiet", "--db", tmp_path / "ws.db",
+            "--cache", tmp_path / "cache.db")
+    graphgen(*args, "-o", tmp_path / "a", cwd=tmp_path, env=env)
+    cache = tmp_path / "cache.db"
+    for side in cache.parent.glob("cache.db-*"):
+        side.unlink()
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 3])
+    res = graphgen(*args, "-o", tmp_path / "b", cwd=tmp_path, env=env, check=False)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "cache.db: not a usable SQLite file" in res.stderr and len(res.stderr.strip().splitlines()) == 1
