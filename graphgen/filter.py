@@ -41,7 +41,7 @@ against the kept row of its group, or against the contaminated row it copies.
 
 Memory: rows stream through in batches; what stays per row is a few compact arrays (a 64-bit
 hash, MinHash band keys, a 16-bit-per-value signature, flags) and its id; the rows themselves
-go to a spool file next to the output and are copied to kept / removed at the end. Outputs
+go to an unnamed spool file next to the output (a kill leaves nothing) and are copied to kept / removed at the end. Outputs
 are written to temporary files and renamed into place, so an interrupted run leaves the old
 outputs (and the inputs) untouched.
 """
@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -324,26 +325,39 @@ def _reason_line(row_id: str, reason: FilterReason, raw: str) -> str:
 
 
 class _Spool:
-    """The rows' text, in input order, in a temporary file next to the outputs."""
+    """The rows' text, in input order, in a temporary file next to the outputs. The file has
+    no name (unlinked as soon as it is made), so a killed run leaves nothing behind; spool
+    files that older versions left by name are removed when their run is gone."""
 
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f".filter-spool-{os.getpid()}-{time.time_ns()}.jsonl"
-        self._fh = open(self.path, "w", encoding="utf-8")
+        _remove_dead_spools(directory)
+        self._fh = tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory, prefix=".filter-spool-")
 
     def add(self, raw: str) -> None:
         self._fh.write(raw.replace("\n", " ") + "\n")
 
     def lines(self) -> Iterator[str]:
-        self._fh.close()
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                yield line.rstrip("\n")
+        self._fh.flush()
+        self._fh.seek(0)
+        for line in self._fh:
+            yield line.rstrip("\n")
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
-        self.path.unlink(missing_ok=True)
+
+
+def _remove_dead_spools(directory: Path) -> None:
+    """Named spool files (`.filter-spool-<pid>-<ns>.jsonl`) whose run is no longer alive."""
+    for path in directory.glob(".filter-spool-*-*.jsonl"):
+        try:
+            pid = int(path.name.split("-")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 # --- the stage -----------------------------------------------------------------------------

@@ -273,3 +273,31 @@ def test_a_truncated_llm_cache_is_one_line_not_a_traceback(fake_llm, tmp_path):
     res = graphgen(*args, "-o", tmp_path / "b", cwd=tmp_path, env=env, check=False)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
     assert "cache.db: not a usable SQLite file" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_filter_leaves_no_spool_file_after_a_kill(tmp_path):
+    import signal
+
+    from clirun import popen
+
+    rows = [{"id": f"g{i}", "kind": "concepts", "question": f"Tom has {i} apples and {i % 97} pears; how many "
+             f"fruits, counting {i * 7} more in crate {i}?", "solution": "s", "answer": str(i)} for i in range(60000)]
+    src = write_jsonl(tmp_path / "gen.jsonl", rows)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".filter-spool-999999999-1.jsonl"  # left by an older version's killed run
+    stale.write_text("x\n")
+    proc = popen("filter", src, "-o", out / "kept.jsonl", "--quiet", cwd=tmp_path, env=cli_env())
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None, "filter ended before the kill: make the input bigger"
+        assert not list(out.glob(".filter-spool*"))  # the spool has no name, and the stale one went
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list(out.glob(".*"))
+    graphgen("filter", src, "-o", out / "kept.jsonl", "--quiet", cwd=tmp_path, timeout=300)
+    assert len(jsonl_rows(out / "kept.jsonl")) == 60000 and not list(out.glob(".*"))
