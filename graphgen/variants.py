@@ -4,7 +4,8 @@
 
 Input: questions with verified code paths, as `graphgen solve` writes them (paths.jsonl: one
 row per kept path; see `read_sources` for the fields read). Questions whose text is not in the
-paths rows are looked up in `questions` files (seed files, generated or variant rows).
+paths rows are looked up in `questions` files (seed files, generated or variant rows); without
+any, in the verdicts.jsonl `graphgen solve` wrote beside each paths file.
 
 For each question, each mode in `settings.variants.modes` and each of `per_question` variants:
 draw new numbers (graphgen.numbershift: the question's numbers that the programs use, shifted
@@ -203,6 +204,12 @@ def _is_verified(row: dict, verdicts: dict) -> bool:
     if _first(row, "verdict", "correct", "verified") is None:
         return True
     return marked_verified(row, "verdict", "correct", "verified")
+
+
+def _verdicts_beside(paths: Iterable[Path]) -> list[Path]:
+    """solve writes the questions' text in verdicts.jsonl next to paths.jsonl: the default
+    `questions` file, so `--paths solved/paths.jsonl` works on its own."""
+    return [v for p in paths if (v := Path(p).with_name("verdicts.jsonl")).is_file()]
 
 
 def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
@@ -621,7 +628,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
         report.copied_to_store = writer.copied_to_store
         done = _ids_in(out_path) | _ids_in(rejects_path)
         verdicts = {x.question_id: x for x in store.verdicts()} if store is not None else {}
-        sources = read_sources(inputs.paths, inputs.questions, verdicts)
+        sources = read_sources(inputs.paths, inputs.questions or _verdicts_beside(inputs.paths), verdicts)
         units = _units(sources, settings, done, report, inputs.limit, writer.in_store, writer.recover)
         engine = _Engine(settings, box, report, rejects_fh)
 

@@ -301,3 +301,20 @@ def test_filter_leaves_no_spool_file_after_a_kill(tmp_path):
     assert not list(out.glob(".*"))
     graphgen("filter", src, "-o", out / "kept.jsonl", "--quiet", cwd=tmp_path, timeout=300)
     assert len(jsonl_rows(out / "kept.jsonl")) == 60000 and not list(out.glob(".*"))
+
+
+def test_the_first_variants_help_example_works_on_a_fresh_solve_output(fake_llm, tmp_path):
+    import re
+
+    q = "Tom has 15 apples. Ann has 15 apples and 4 pears. How many fruits do they have?"
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "apples", "question": q, "answer": "34"}])
+    fake_llm.script([{"content": "```python\nprint(15 + 15 + 4)\n```"},
+                     {"content": "```python\ntom = 15\npears = 4\nprint(tom + tom + pears)\n```"},
+                     {"content": "```python\ndef f(a, p):\n    return 2 * a + p\n\nprint(f(15, 4))\n```"}])
+    graphgen("solve", seeds, "-o", tmp_path, "--style", "code", "--paths", "3", "--quiet", "--db", tmp_path / "ws.db",
+             cwd=tmp_path, env=cli_env(fake_llm.url))
+    assert len(jsonl_rows(tmp_path / "paths.jsonl")) >= 2
+    helptext = graphgen("generate", "variants", "--help", cwd=tmp_path).stdout
+    example = re.search(r"^\s*graphgen (generate variants .*)$", helptext, re.MULTILINE).group(1).split()
+    graphgen(*example, "--db", tmp_path / "ws.db", "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url))
+    assert len(jsonl_rows(tmp_path / "variants.jsonl")) >= 1
