@@ -41,20 +41,34 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def text_lines(path: Path, torn_ok: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file, newlines kept; a line that is not UTF-8 is a
+    one-line ValueError naming the file, the line and the byte (not a bare codec error),
+    except a last line without newline when `torn_ok` (a kill can cut a character in two)."""
+    with Path(path).open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if torn_ok and not raw.endswith(b"\n"):
+                    return
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                                 f"{exc.start + 1}); re-save the file as UTF-8") from None
+
+
 def read_jsonl(path: Path, model: type[M], own_output: bool = False) -> Iterator[M]:
     """Stream records. A last line without a newline is kept when it is a record; when it is
     not, it is skipped in graphgen's own output files (`own_output`: torn by a kill, the unit
     simply runs again) and an error elsewhere."""
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield model.model_validate_json(line)
-                except ValueError as exc:
-                    if own_output and not line.endswith("\n"):
-                        return  # torn tail from a kill
-                    raise ValueError(f"{path}:{lineno}: not a {model.__name__} record ({one_line(exc)})") from None
+    for lineno, line in text_lines(path, torn_ok=own_output):
+        if line.strip():
+            try:
+                yield model.model_validate_json(line)
+            except ValueError as exc:
+                if own_output and not line.endswith("\n"):
+                    return  # torn tail from a kill
+                raise ValueError(f"{path}:{lineno}: not a {model.__name__} record ({one_line(exc)})") from None
 
 
 def cut_torn_tail(path: Path) -> None:

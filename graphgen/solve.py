@@ -191,7 +191,7 @@ def _looks_generated(path: Path) -> bool:
         return False
     import json
 
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:  # a peek: bad bytes are reported by the reader
         for line in fh:
             if line.strip():
                 try:

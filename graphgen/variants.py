@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker
 from graphgen.config import Settings
 from graphgen.generate import GeneratedRowWriter, stable_id
-from graphgen.jsonl import chunked, open_for_append
+from graphgen.jsonl import chunked, open_for_append, text_lines
 from graphgen.numbershift import (
     ProgramSyntaxError,
     VariantPlan,
@@ -228,31 +228,31 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
     grouped: dict[str, VariantSource] = {}
     for path in paths:
         rows = 0
-        with Path(path).open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue  # (a last line without a newline is a row like any other)
-                rows += 1
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg}: col {exc.colno})") from None
-                if not isinstance(row, dict) or row.get("question_id") in (None, ""):
-                    raise ValueError(f"{path}:{lineno}: not a code path row (no question_id)")
-                if str(row.get("style", "code")) != "code" or not _is_verified(row, verdicts or {}) \
-                        or row.get("status", "ok") != "ok":
-                    continue
-                raw = _first(row, "code", "program", "text", "solution")
-                program = program_of(str(raw or ""))
-                if not program:
-                    continue
-                qid = str(row["question_id"])
-                src = grouped.get(qid)
-                if src is None:
-                    src = grouped[qid] = VariantSource(id=qid, question=str(row.get("question") or ""),
-                                                       kind=str(row.get("question_kind") or "seed"))
-                path_id = str(row.get("id") or f"{qid}#{_first(row, 'index') or len(src.paths)}")
-                src.paths.append(CodePath(id=path_id, program=program, answer=str(row.get("answer") or "")))
+        # one line per row; a line that is not UTF-8 is an error naming the file and line
+        for lineno, line in text_lines(Path(path)):
+            if not line.strip():
+                continue  # (a last line without a newline is a row like any other)
+            rows += 1
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg}: col {exc.colno})") from None
+            if not isinstance(row, dict) or row.get("question_id") in (None, ""):
+                raise ValueError(f"{path}:{lineno}: not a code path row (no question_id)")
+            if str(row.get("style", "code")) != "code" or not _is_verified(row, verdicts or {}) \
+                    or row.get("status", "ok") != "ok":
+                continue
+            raw = _first(row, "code", "program", "text", "solution")
+            program = program_of(str(raw or ""))
+            if not program:
+                continue
+            qid = str(row["question_id"])
+            src = grouped.get(qid)
+            if src is None:
+                src = grouped[qid] = VariantSource(id=qid, question=str(row.get("question") or ""),
+                                                   kind=str(row.get("question_kind") or "seed"))
+            path_id = str(row.get("id") or f"{qid}#{_first(row, 'index') or len(src.paths)}")
+            src.paths.append(CodePath(id=path_id, program=program, answer=str(row.get("answer") or "")))
         if not rows:
             raise ValueError(f"{path}: no path rows (expected JSONL with one solve path per line, "
                              "e.g. paths.jsonl of graphgen solve)")

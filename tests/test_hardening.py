@@ -318,3 +318,22 @@ def test_the_first_variants_help_example_works_on_a_fresh_solve_output(fake_llm,
     example = re.search(r"^\s*graphgen (generate variants .*)$", helptext, re.MULTILINE).group(1).split()
     graphgen(*example, "--db", tmp_path / "ws.db", "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url))
     assert len(jsonl_rows(tmp_path / "variants.jsonl")) >= 1
+
+
+def test_invalid_utf8_is_one_line_naming_file_and_line_and_skip_invalid_skips_it(fake_llm, tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_bytes(b'{"id": "a", "question": "Q {{fake: answer=1; cot=R}}", "answer": "1"}\n'
+                      b'{"id": "b", "question": "bad \xff\xfe here", "answer": "2"}\n')
+    env = cli_env(fake_llm.url)
+    args = ("solve", seeds, "-o", tmp_path / "s", "--style", "cot", "--paths", "1", "--quiet", "--db", tmp_path / "w.db")
+    res = graphgen(*args, cwd=tmp_path, env=env, check=False)
+    assert res.returncode == 1 and "seeds.jsonl:2:" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    graphgen(*args, "--skip-invalid", cwd=tmp_path, env=env)
+    assert [v["question_id"] for v in jsonl_rows(tmp_path / "s" / "verdicts.jsonl")] == ["a"]
+    assert any(f["kind"] == "input" and "seeds.jsonl:2" in f["reason"] for f in jsonl_rows(tmp_path / "s" / "failures.jsonl"))
+    paths = tmp_path / "paths.jsonl"
+    paths.write_bytes(b'{"id": "p0", "question_id": "q", "question": "Tom has 15 apples.", "text": "print(15)"}\n'
+                      b'{"id": "p1", "question_id": "q", "text": "print(\xff)"}\n')
+    res = graphgen("generate", "variants", "--paths", paths, "-o", tmp_path / "v.jsonl", "--quiet",
+                   "--db", tmp_path / "v.db", cwd=tmp_path, check=False)
+    assert res.returncode == 1 and "paths.jsonl:2: not UTF-8" in res.stderr and "Traceback" not in res.stderr
