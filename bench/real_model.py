@@ -186,7 +186,7 @@ def analyse(work: Path, times: dict, slots: int) -> dict:
                 leaks.append((e.seed_id, c))
     concepts = sum(len(e.topics) + len(e.knowledge_points) for e in ex)
     logtext = (work / "run.log").read_text() if (work / "run.log").exists() else ""
-    m = re.search(r"dropped (\d+) concepts that were the prompt's own examples \(e\.g\. (.*)\)", logtext)
+    m = re.search(r"dropped (\d+) concepts that were the prompt's own examples(?: or named the problem's numbers)? \(e\.g\. (.*)\)", logtext)
     dropped = [m.group(2)] * int(m.group(1)) if m else []
     m = re.search(r"exemplar copies: (\d+) replies rejected", logtext)
     reasked_copies = int(m.group(1)) if m else 0
@@ -221,7 +221,7 @@ def analyse(work: Path, times: dict, slots: int) -> dict:
     # solve
     checker = AnswerChecker()
     samples = rows(work / "solved" / "samples.jsonl")
-    sfail = rows(work / "solved" / "failures.jsonl")
+    sfail = rows(work / "solved" / "failures.jsonl") + rows(work / "solved" / "samples.failed.jsonl")
     runs = {r["path_id"]: r["run"] for r in rows(work / "solved" / "runs.jsonl")}
     gold = {f"{r['id']}": r["answer"].split("####")[-1].strip() for r in rows(work / "gsm8k_solve.jsonl")}
     verdicts = rows(work / "solved" / "verdicts.jsonl")

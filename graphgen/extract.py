@@ -70,11 +70,15 @@ class ConceptExtractor:
 
     def all_leaked(self, out: ExtractionOutput, seed: SeedQuestion) -> str | None:
         """The job's gate: a reply whose topics or knowledge points are all prompt examples
-        is asked again (a reply with some left keeps those, see `to_extraction`)."""
+        (or all name the problem's numbers) is asked again; a reply with some left keeps
+        those (see `to_extraction`)."""
         for kind, names in (("topics", out.topics), ("knowledge points", out.knowledge_points)):
             if names and len(self.leaks(names, seed)) == len(names):
                 return (f"the {kind} {names} are the prompt's own examples, not concepts of this problem; "
                         "label this problem")
+            if names and all(_DIGIT.search(n) for n in names):
+                return (f"the {kind} {names} name the problem's numbers; name the general concepts "
+                        "(skills and chapters), without numbers")
         return None
 
     def to_extraction(self, seed_id: str, result: LLMResult, seed: SeedQuestion | None = None) -> Extraction:
@@ -85,6 +89,10 @@ class ConceptExtractor:
             for kind, names in (("topic", leaked_topics), ("knowledge point", leaked_kps)):
                 dropped += [f"{kind} {n!r}: a verbatim example of prompt {self.prompt.version} that the seed "
                             "text does not support" for n in names]
+            for kind, names, leaked in (("topic", topics, leaked_topics), ("knowledge point", kps, leaked_kps)):
+                numbered = [n for n in names if _DIGIT.search(n) and n not in leaked]
+                leaked += numbered
+                dropped += [f"{kind} {n!r}: names the problem's numbers, not a general concept" for n in numbered]
             topics = [t for t in topics if t not in leaked_topics]
             kps = [k for k in kps if k not in leaked_kps]
         return Extraction(
@@ -98,6 +106,7 @@ class ConceptExtractor:
         )
 
 
+_DIGIT = re.compile(r"\d")
 _QUOTED = re.compile(r'"([^"{}]{3,80})"')
 _GENERIC = frozenset("computing solving finding using counting applying with from into over their given "
                      "quantity quantities value values number numbers problem problems".split())
@@ -184,8 +193,8 @@ class ExtractReport(StageReport):
             edges = ", ".join(f"{v} {k}" for k, v in g.edges.items()) or "none"
             out.append(f"graph: {g.extracted_seeds}/{g.seeds} seeds extracted; concepts: {concepts}; edges: {edges}")
         if self.example_leaks_dropped:
-            out.append(f"dropped {self.example_leaks_dropped} concepts that were the prompt's own examples "
-                       f"(e.g. {self.example_leaks_seen[0]})")
+            out.append(f"dropped {self.example_leaks_dropped} concepts that were the prompt's own examples or "
+                       f"named the problem's numbers (e.g. {self.example_leaks_seen[0]})")
         return out + self.notes
 
 

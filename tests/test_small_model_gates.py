@@ -67,7 +67,7 @@ def test_prompt_examples_are_dropped_unless_the_seed_supports_them():
     seed = SeedQuestion(id="s1", question="What is 20 percent of 150 apples?", source="t")
     out = ExtractionOutput(topics=["Percentages", "Probability"],
                            knowledge_points=["Pythagorean theorem", "Computing a percentage of a quantity",
-                                             "Percent of a whole"])
+                                             "Percent of a whole", "20 percent of 150"])
     # v1's examples, as a 0.5B model echoed them
     from graphgen.llm.client import LLMResult
     from graphgen.records import LLMUsage
@@ -75,7 +75,9 @@ def test_prompt_examples_are_dropped_unless_the_seed_supports_them():
     e = ex.to_extraction("s1", LLMResult(out, "", None, LLMUsage(model="m")), seed)
     assert e.topics == ["Percentages"]  # supported: the seed says "percent"
     assert e.knowledge_points == ["Computing a percentage of a quantity", "Percent of a whole"]
-    assert [d.split(":")[0] for d in e.dropped] == ["topic 'Probability'", "knowledge point 'Pythagorean theorem'"]
+    assert [d.split(":")[0] for d in e.dropped] == ["topic 'Probability'", "knowledge point 'Pythagorean theorem'",
+                                                    "knowledge point '20 percent of 150'"]
+    assert "names the problem's numbers" in e.dropped[-1]
     assert supported("Pythagorean theorem", "By the Pythagorean theorem, the hypotenuse is 5")
     assert not supported("Pythagorean theorem", "A right triangle has legs 3 and 4")
 
