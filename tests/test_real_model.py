@@ -29,6 +29,8 @@ SEEDS = [
      "answer": "12"},
     {"id": "g2", "question": "A pen costs $2. How much do 5 pens cost?", "answer": "10"},
     {"id": "m1", "question": "What is 15% of 80?", "answer": "12"},
+    {"id": "m2", "question": "Solve for x: 2x + 3 = 11.", "answer": "4"},
+    {"id": "m3", "question": "A rectangle is 5 cm long and 3 cm wide. What is its area?", "answer": "15"},
 ]
 
 
@@ -63,13 +65,17 @@ def test_a_real_model_through_extract_generate_and_solve(tmp_path, smollm2):
     with socket.socket() as s:  # and stopped it when the command ended
         assert s.connect_ex(("127.0.0.1", int(url.group(2)))) != 0
     m = re.search(r"extracted (\d+) .* failed (\d+)", ex.stdout)
-    assert int(m.group(1)) >= 2, ex.stdout  # schema-valid extractions (grammar-constrained)
+    # every seed extracted or failed with its reason (a 135M model often names the problem's
+    # numbers or loops, and the gates say so); enough extracted to build a graph
+    assert int(m.group(1)) + int(m.group(2)) == len(SEEDS) and int(m.group(1)) >= 2, ex.stdout
+    assert all(f["error"] for f in rows(tmp_path / "extract-failures.jsonl"))
 
     graphgen("sample", "concepts", "-n", "2", "-o", "samples.jsonl", "--exemplars", "1", cwd=tmp_path, env=env)
     gen = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "generated.jsonl", "--quiet",
                    cwd=tmp_path, env=env)
     made = rows(tmp_path / "generated.jsonl") + rows(tmp_path / "generated.failed.jsonl")
-    assert len(made) == 2, gen.stdout
+    samples = rows(tmp_path / "samples.jsonl")
+    assert samples and len(made) == len(samples), gen.stdout
     ok = [r for r in made if r["status"] == "ok"]
     assert ok, [r.get("error") for r in made]
     for r in ok:  # schema-valid rows, recorded with the model's name (the file's stem) and prompt version
@@ -78,13 +84,15 @@ def test_a_real_model_through_extract_generate_and_solve(tmp_path, smollm2):
     for r in made:
         assert r["status"] == "ok" or r["error"], r
 
-    graphgen("solve", "seeds.jsonl", "-o", "solved", "--style", "both", "--paths", "1",
+    graphgen("solve", "seeds.jsonl", "-o", "solved", "--style", "both", "--paths", "1", "--limit", "3",
              "--quiet", "--program-timeout", "5", cwd=tmp_path, env=env)
     paths = rows(tmp_path / "solved" / "samples.jsonl")
-    failed = [f for f in rows(tmp_path / "solved" / "failures.jsonl") if f["kind"] == "llm"]
+    failed = [f for f in rows(tmp_path / "solved" / "failures.jsonl") if f.get("kind") == "llm"]
+    failed = {f.get("path_id") or f.get("id"): f for f in failed + rows(tmp_path / "solved" / "samples.failed.jsonl")}
+    failed = list(failed.values())
     for style in ("cot", "code"):  # every path was paid for once: sampled, or failed with its reason
         assert sum(p["style"] == style for p in paths) + sum(f["style"] == style for f in failed) == 3
-    assert all(f["reason"] for f in failed)
+    assert all(f.get("reason") or f.get("error") for f in failed)
     cot = [p for p in paths if p["style"] == "cot"]
     assert cot, failed
     for p in cot:  # free-text reasoning, not a JSON object around it
