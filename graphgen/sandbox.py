@@ -89,6 +89,8 @@ class SandboxLimits(BaseModel):
     file_mb: int = Field(16, ge=0, description="largest file a program may write")
     max_procs: int = Field(16, ge=1, description="processes and threads a program may start")
     output_bytes: int = Field(65536, gt=0, description="captured stdout/stderr cap; more is over_limit")
+    tmp_mb: int = Field(64, gt=0, description="bubblewrap: size of a worker's private /tmp (RAM-backed), "
+                                              "shared by a program and its children; emptied after each program")
 
 
 class SandboxResult(BaseModel):
@@ -132,7 +134,7 @@ def _environment_dirs(python: str) -> set[str]:
     return {os.path.realpath(d) for d in dirs if d}
 
 
-def _bwrap_cmd(bwrap: str, python: str, as_root: bool) -> list[str]:
+def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64) -> list[str]:
     cmd = [bwrap, "--die-with-parent", "--new-session"]
     if as_root:
         # No user namespace: real root with only the two capabilities needed to drop to the
@@ -150,7 +152,9 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool) -> list[str]:
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
     # the private /tmp first, so an environment that lives under /tmp is mounted on top of it
-    cmd += ["--tmpfs", "/tmp", "--chmod", "1777", "/tmp"]
+    # size-limited: /tmp is RAM, and a program with children could otherwise fill it far past
+    # its per-file limit (1.7 GB within a 5 s timeout was seen)
+    cmd += ["--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp", "--chmod", "1777", "/tmp"]
     seen: set[str] = set()
     for p in sorted(_environment_dirs(python), key=len):
         if os.path.isdir(p) and not p.startswith(("/usr/", "/lib")) and p not in seen:
@@ -203,7 +207,8 @@ def _warm_list(code: str) -> list[str]:
 
 
 class _Worker:
-    def __init__(self, slot: int, isolation: str, preload: tuple[str, ...], startup_timeout: float):
+    def __init__(self, slot: int, isolation: str, preload: tuple[str, ...], startup_timeout: float,
+                 tmp_mb: int = 64):
         self.slot = slot
         self.isolation = isolation
         python = _graphgen_python()
@@ -225,7 +230,7 @@ class _Worker:
         self.work_root = None if pidns else config["work_root"]
         argv = [python, "-I", "-c", _WORKER_FILE.read_text(encoding="utf-8"), json.dumps(config)]
         if pidns:
-            argv = _bwrap_cmd(bwrap_path() or "bwrap", python, as_root) + argv
+            argv = _bwrap_cmd(bwrap_path() or "bwrap", python, as_root, tmp_mb) + argv
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True,
@@ -349,7 +354,8 @@ class Sandbox:
         return w
 
     def _spawn(self, slot: int, isolation: str) -> _Worker:
-        return self._spawner.submit(_Worker, slot, isolation, self.preload, self.startup_timeout).result()
+        return self._spawner.submit(_Worker, slot, isolation, self.preload, self.startup_timeout,
+                                    self.limits.tmp_mb).result()
 
     def run(self, code: str, limits: SandboxLimits | None = None) -> SandboxResult:
         if self._closed:

@@ -36,6 +36,7 @@ NPROC_BASE = int(CONFIG.get("nproc_base") or 0)  # processes this uid already ha
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
 _CLONE_NEWNET = 0x40000000
 # World-writable places a program could write to when it shares the host's filesystem.
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
@@ -110,6 +111,9 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
             os.setgroups([])
             os.setgid(DROP_UID)
             os.setuid(DROP_UID)
+        # no_new_privs: nothing the program executes (a setuid binary) can gain privileges
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         workdir = tempfile.mkdtemp(prefix="run-", dir=WORK_ROOT)
         os.chmod(workdir, 0o777)  # lets the worker (another uid) delete it without a helper
         os.chdir(workdir)

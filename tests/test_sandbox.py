@@ -207,3 +207,41 @@ def test_a_dead_worker_is_replaced():
         sb._workers[0].proc.wait()
         r = sb.run("print(2)")
         assert r.ok and r.stdout == "2\n" and sb.restarts == 1
+
+
+def test_no_new_privs_and_a_size_limited_tmp_for_a_program_and_its_children():
+    """NoNewPrivs is set; a program whose children fill /tmp stops at the worker's tmpfs size
+    (not at RAM): four processes writing 15 MB files each cannot get past 32 MB together."""
+    from graphgen.sandbox import Sandbox, SandboxLimits, bwrap_path
+
+    if not bwrap_path():
+        pytest.skip("needs bubblewrap")
+    fill = (
+        "import os\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('NoNewPrivs')][0])\n"
+        "def fill(k):\n"
+        "    try:\n"
+        "        for i in range(8):\n"
+        "            with open(f'/tmp/f{k}-{i}', 'wb') as fh:\n"
+        "                fh.write(b'x' * (15 * 2**20))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "kids = []\n"
+        "for k in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        fill(k); os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "fill(9)\n"
+        "for pid in kids: os.waitpid(pid, 0)\n"
+        "print(sum(os.path.getsize('/tmp/' + n) for n in os.listdir('/tmp')))\n"
+    )
+    with Sandbox(workers=1, isolation="bwrap", limits=SandboxLimits(timeout_s=20, tmp_mb=32)) as box:
+        res = box.run(fill)
+        assert res.reason == "ok", res
+        nnp, total = res.stdout.split()
+        assert nnp == "1"
+        assert int(total) <= 33 * 2**20  # (tmpfs rounds to pages: a few bytes over 32 MiB)
+        # emptied for the next program (what is left is its own work directory)
+        again = box.run("import os; print(len([n for n in os.listdir('/tmp') if '/tmp/' + n != os.getcwd()]))")
+        assert again.stdout.strip() == "0"
