@@ -27,6 +27,7 @@ from graphgen_cli.export import export  # noqa: E402
 from graphgen_cli.filter import filter_  # noqa: E402
 from graphgen_cli.generate import generate  # noqa: E402
 from graphgen_cli.report import report  # noqa: E402
+from graphgen_cli.run import run  # noqa: E402
 from graphgen_cli.sample import sample  # noqa: E402
 from graphgen_cli.solve import solve  # noqa: E402
 
@@ -36,3 +37,4 @@ cli.add_command(export)
 cli.add_command(solve)
 cli.add_command(filter_)
 cli.add_command(report)
+cli.add_command(run)

@@ -355,6 +355,19 @@ class EngineSettings(BaseModel):
         return {"kind": data} if isinstance(data, str) else data  # engine = "ray" in graphgen.toml
 
 
+class PipelineSettings(BaseModel):
+    """`graphgen run`: [pipeline] in graphgen.toml: which stages run, how much, where to."""
+
+    seeds: list[Path] = Field(default_factory=list, description="seed files (the command's SEEDS replace them)")
+    annotations: Path | None = Field(None, description="hand-written extractions instead of the LLM (extract --from-annotations)")
+    out_dir: Path = Field(Path("run"), description="every stage's outputs go here")
+    samples: int = Field(200, ge=1, description="concept samples, so about this many generated questions")
+    seed: int = Field(7, description="random seed of the sampler")
+    fusion: bool = Field(False, description="also fusion pairs and fused questions (MathFusion; needs embeddings)")
+    variants: bool = Field(True, description="number-shifted variants of verified questions (MMOS), themselves solved")
+    paths: bool = Field(True, description="also export one training row per verified reasoning path")
+
+
 class Settings(BaseModel):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -370,6 +383,7 @@ class Settings(BaseModel):
     canonicalize: CanonicalizeSettings = Field(default_factory=CanonicalizeSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
 
 _ENV: dict[str, tuple[str, str]] = {

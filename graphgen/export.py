@@ -442,7 +442,9 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
         filtering = Gates.ran(decisions.values(), _GENERATED_KINDS)
     if not verification:
         notes.append("verification: `graphgen solve` has not run on these rows; they are exported unverified")
-    if not filtering:
+    if not filtering and inputs.paths and Gates.ran(decisions.values(), _GENERATED_KINDS):
+        notes.append("filter: the paths themselves were not filtered; their questions' filter decisions applied")
+    elif not filtering:
         notes.append("filter: `graphgen filter` has not run on these rows (with this workspace); "
                      "no dedup or decontamination decisions applied")
     gates = Gates(verdicts, decisions, verification=verification, filtering=filtering)

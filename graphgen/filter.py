@@ -36,7 +36,9 @@ solve paths of one question) are never duplicates of each other, only of rows of
 lineages (the semantic pass does not look at lineage).
 
 Keep-one rule inside every duplicate group: verified rows (``verified_field`` true) before
-unverified ones, then the earliest row in input order. A removed duplicate is reported
+unverified ones, then the earliest row in input order; when every row is a generated row
+(whose file order is the order its LLM calls finished), the smallest id instead, so a rerun
+or a resumed run keeps the same rows. A removed duplicate is reported
 against the kept row of its group, or against the contaminated row it copies.
 
 Memory: rows stream through in batches; what stays per row is a few compact arrays (a 64-bit
@@ -536,16 +538,23 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
         timings["minhash"] += time.monotonic() - t
 
 
+_JOURNAL_KINDS = {"concepts", "fusion", "variant", "path"}
+
+
 def _rank(state: _Rows) -> np.ndarray:
     """Keep priority (lower rank is kept): contaminated rows first, so that a copy of a
     contaminated row is removed with it instead of being kept in its place; then verified
-    rows, then input order."""
+    rows, then input order (generated rows only: by id)."""
     verified = state.arrays("verified", bool)
     n = len(verified)
     contaminated = np.zeros(n, dtype=bool)
     if state.contaminated:
         contaminated[np.fromiter(state.contaminated, dtype=np.int64)] = True
-    order = np.lexsort((np.arange(n), ~verified, ~contaminated))
+    # generated rows arrive in the order their LLM calls finished, which a rerun or a resume
+    # changes: among them the smallest id is kept, so the same rows give the same result
+    journal = n and all(k in _JOURNAL_KINDS for k in state.kinds)
+    last = np.argsort(np.argsort(np.array(state.ids, dtype=object), kind="stable")) if journal else np.arange(n)
+    order = np.lexsort((last, ~verified, ~contaminated))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return rank

@@ -450,10 +450,16 @@ def _costs(store, generated, inputs: ReportInputs) -> list[StageCost]:
         data = _read_json(p)
         llm = data.get("llm") or {}
         stage = str(data.get("stage") or p.stem)
-        rows[stage] = StageCost(stage=stage, calls=int(llm.get("ok", 0)) + int(llm.get("failed", 0)),
-                                prompt_tokens=int(llm.get("prompt_tokens", 0)),
-                                completion_tokens=int(llm.get("completion_tokens", 0)),
-                                cost_usd=float(llm.get("cost_usd", 0.0)), source=str(p))
+        cost = StageCost(stage=stage, calls=int(llm.get("ok", 0)) + int(llm.get("failed", 0)),
+                         prompt_tokens=int(llm.get("prompt_tokens", 0)),
+                         completion_tokens=int(llm.get("completion_tokens", 0)),
+                         cost_usd=float(llm.get("cost_usd", 0.0)), source=str(p))
+        if stage in rows and rows[stage].source != "the store":  # two runs of one stage add up
+            was = rows[stage]
+            cost = StageCost(stage=stage, calls=was.calls + cost.calls, prompt_tokens=was.prompt_tokens + cost.prompt_tokens,
+                             completion_tokens=was.completion_tokens + cost.completion_tokens,
+                             cost_usd=was.cost_usd + cost.cost_usd, source=f"{was.source}, {p}")
+        rows[stage] = cost
     return list(rows.values())
 
 

@@ -37,7 +37,8 @@ Control (for tests)
     {"extra_fields": true}    the valid reply plus fields the schema does not have
   "times": n repeats a fault n times.
 - POST /_config  {"latency_ms": 50, "reject_json_schema": true, "gsm8k": "path/to/gsm8k.jsonl",
-                 "server": "llama.cpp"}
+                 "server": "llama.cpp", "plant": {"wrong_every": 5, "copies": [...], "copy_every": 7}}
+  (plant: generated rows with a wrong answer and benchmark copies, see `PLANT`)
   (gsm8k: solve's code prompts for those questions get programs derived from the worked
   solution's calculator annotations, see tests/gsm8k_programs.py; cleared by /_reset)
 - POST /v1/files (purpose "batch"), GET /v1/files/{id}, GET /v1/files/{id}/content,
@@ -161,15 +162,32 @@ def extraction_for(text: str) -> dict:
     return {"topics": [TOPICS[t] for t in topic_idx], "knowledge_points": [KNOWLEDGE_POINTS[k] for k in kps]}
 
 
+# Planted truth for end-to-end tests (POST /_config {"plant": {...}}; cleared by /_reset):
+#   wrong_every k: a generated row whose prompt hash is 1 mod k states a + 2b + 1 (wrong;
+#                  solve's paths, answering "what is A + B times 2", say a + 2b);
+#   copies [texts], copy_every m: a prompt whose hash is 0 mod m gets one of these texts
+#                  (benchmark items, each ending "what is A + B times 2?") as its question.
+PLANT: dict = {}
+
+
 def qa_for(text: str) -> dict:
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOP][:12] or ["numbers"]
     h = _h(text)
     a, b = 2 + h % 47, 3 + (h >> 16) % 53
     topic = " ".join(words[:4])
+    question = f"A problem about {topic}: what is {a} + {b} times 2?"
+    copies, every = PLANT.get("copies") or [], int(PLANT.get("copy_every") or 0)
+    if copies and every and h % every == 0:
+        question = copies[(h // every) % len(copies)]
+        a, b = (int(x) for x in _GEN_Q.search(question).groups())
+    answer = a + 2 * b
+    wrong = int(PLANT.get("wrong_every") or 0)
+    if wrong and h % wrong == 1:
+        answer += 1
     return {
-        "question": f"A problem about {topic}: what is {a} + {b} times 2?",
-        "solution": f"First compute {b} times 2 = {2 * b}. Then add {a}: {a} + {2 * b} = {a + 2 * b}.",
-        "answer": str(a + 2 * b),
+        "question": question,
+        "solution": f"First compute {b} times 2 = {2 * b}. Then add {a}: {a} + {2 * b} = {answer}.",
+        "answer": str(answer),
     }
 
 
@@ -278,6 +296,13 @@ def solve_path_for(user_text: str, style: str) -> dict:
         lines = [f"# attempt {i}", f"{var} = {ans}"]
         lines += [f"{tmp}{j} = {var} * {j + 1}" for j in range(i)]
         return "\n".join(lines + [f"print({var})"]) + "\n"
+    g = _GEN_Q.search(q)
+    if entry == "R" and g and not _FAKE_SCRIPT.search(q):
+        # the fake's generated questions: a program that computes from the stated numbers
+        # (so `generate variants` can shift them and re-run it)
+        lines = [f"# attempt {attempt}", f"a = {g.group(1)}", f"b = {g.group(2)}", "result = a + b * 2"]
+        lines += [f"step{j} = result * {j + 1}" for j in range(attempt)]
+        return {"program": "\n".join(lines + ["print(result)"]) + "\n"}
     if entry == "R":
         return {"program": program(answer, attempt)}
     if entry == "D":
@@ -328,6 +353,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.generation += 1  # requests still sleeping from before a reset are not counted after it
         GSM8K_SOLUTIONS.clear()
+        PLANT.clear()
         self.latency = self.default_latency / 1000.0
         self.reject_json_schema = False
         self.server = "openai"
@@ -374,6 +400,9 @@ class FakeOpenAI:
             self.reject_batches = bool(body["reject_batches"])
         if "server" in body:
             self.server = str(body["server"])
+        if "plant" in body:
+            PLANT.clear()
+            PLANT.update(body["plant"] or {})
         return web.json_response({"latency_ms": self.latency * 1000, "reject_json_schema": self.reject_json_schema,
                                   "server": self.server})
 
