@@ -81,6 +81,7 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[tuple[str, str]]) -> li
     Each migration is a script of `;`-separated statements run in one transaction with its
     record, so a crash leaves it applied entirely or not at all.
     """
+    _refuse_foreign(db, migrations)
     done = set(applied_migrations(db))
     applied = []
     for name, script in migrations:
@@ -95,6 +96,24 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[tuple[str, str]]) -> li
             db.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, datetime('now'))", (name,))
         applied.append(name)
     return applied
+
+
+def _refuse_foreign(db: sqlite3.Connection, migrations: Sequence[tuple[str, str]]) -> None:
+    """Stop before writing anything to a SQLite file of another program (it has tables, none
+    of which graphgen's migrations know, and no migration record): no tables are added to it."""
+    import re
+
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                       "AND name NOT LIKE 'sqlite_%'")]
+    if not tables or MIGRATIONS_TABLE in tables:
+        return
+    scripts = " ".join(script for _, script in migrations)
+    if any(re.search(rf"\b{re.escape(t)}\b", scripts) for t in tables):
+        return  # a graphgen file from before migrations were recorded: it upgrades in place
+    path = db.execute("PRAGMA database_list").fetchone()[2] or "the database"
+    shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+    raise StageError(f"{path}: a SQLite file of another program (tables: {shown}); graphgen leaves it "
+                     "untouched: give graphgen a file of its own (--db / --cache)")
 
 
 def _statements(script: str) -> Iterator[str]:

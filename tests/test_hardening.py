@@ -337,3 +337,19 @@ def test_invalid_utf8_is_one_line_naming_file_and_line_and_skip_invalid_skips_it
     res = graphgen("generate", "variants", "--paths", paths, "-o", tmp_path / "v.jsonl", "--quiet",
                    "--db", tmp_path / "v.db", cwd=tmp_path, check=False)
     assert res.returncode == 1 and "paths.jsonl:2: not UTF-8" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_foreign_sqlite_file_is_refused_before_any_table_is_added(fake_llm, tmp_path):
+    import sqlite3
+
+    foreign = tmp_path / "crm.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "a", "question": "Q {{fake: answer=1}}", "answer": "1"}])
+    for args in (("graph", "stats", "--db", foreign),
+                 ("solve", seeds, "-o", tmp_path / "s", "--style", "cot", "--paths", "1", "--db", tmp_path / "w.db",
+                  "--cache", foreign)):
+        res = graphgen(*args, cwd=tmp_path, env=cli_env(fake_llm.url), check=False)
+        assert res.returncode == 1 and "another program" in res.stderr and "Traceback" not in res.stderr, res.stderr
+        with sqlite3.connect(foreign) as db:
+            assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["customers"]
