@@ -115,7 +115,11 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
         if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         workdir = tempfile.mkdtemp(prefix="run-", dir=WORK_ROOT)
-        os.chmod(workdir, 0o777)  # lets the worker (another uid) delete it without a helper
+        # Process mode: the program's own uid only, so no other running program (another worker's
+        # uid) can read or write it; the worker is real root there and still removes it. Under
+        # bubblewrap each worker has a private /tmp, and the worker (root without
+        # CAP_DAC_OVERRIDE) must be able to delete it without a helper.
+        os.chmod(workdir, 0o777 if PIDNS else 0o700)
         os.chdir(workdir)
         cpu = int(req["cpu_s"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))

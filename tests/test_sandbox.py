@@ -245,3 +245,27 @@ def test_no_new_privs_and_a_size_limited_tmp_for_a_program_and_its_children():
         # emptied for the next program (what is left is its own work directory)
         again = box.run("import os; print(len([n for n in os.listdir('/tmp') if '/tmp/' + n != os.getcwd()]))")
         assert again.stdout.strip() == "0"
+
+
+def test_process_mode_programs_cannot_reach_each_others_work_directory(tmp_path):
+    """Started as root, each process-mode worker's programs run as a uid of their own: a
+    program cannot write into another running program's work directory."""
+    import os
+
+    from graphgen.sandbox import Sandbox, SandboxLimits
+
+    if os.geteuid() != 0:
+        pytest.skip("distinct program uids need root")
+    owner = "import time\nopen('mine', 'w').write('mine')\ntime.sleep(2)\nprint(open('mine').read())\n"
+    intruder = (
+        "import glob, os, time\ntime.sleep(0.5)\nreached = []\n"
+        "for d in glob.glob('/tmp/graphgen-sandbox-*/run-*') + glob.glob(os.path.dirname(os.path.dirname(os.getcwd())) + '/graphgen-sandbox-*/run-*'):\n"
+        "    if os.path.realpath(d) == os.path.realpath(os.getcwd()):\n        continue\n"
+        "    try:\n        open(os.path.join(d, 'planted'), 'w').write('intruder')\n        reached.append(d)\n"
+        "    except OSError:\n        pass\n"
+        "print('reached' if reached else 'blocked', len(glob.glob('/tmp/graphgen-sandbox-*/run-*')))\n"
+    )
+    with Sandbox(workers=2, isolation="process", limits=SandboxLimits(timeout_s=10)) as box:
+        a, b = box.map([owner, intruder])
+    assert a.stdout.strip() == "mine", a
+    assert b.stdout.split()[0] == "blocked", b
