@@ -56,8 +56,17 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
     inputs = stage.ExtractInputs(
         seed_files=[Path(s) for s in seeds], annotations=Path(from_annotations) if from_annotations else None,
         rejects=Path(rejects), failures=Path(failures), limit=limit, dry_run=dry_run, quiet=quiet)
-    with open_graph_store(settings, create=True) as store:
-        report = stage.run(settings, store, inputs)
+    if dry_run and settings.store.kind != "neo4j" and not settings.store.path.exists():
+        # a dry run writes nothing, not even an empty workspace: a throwaway one answers
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="graphgen-dry-run-") as tmp:
+            scratch = settings.model_copy(update={"store": settings.store.model_copy(update={"path": Path(tmp) / "ws.db"})})
+            with open_graph_store(scratch, create=True) as store:
+                report = stage.run(settings, store, inputs)
+    else:
+        with open_graph_store(settings, create=True) as store:
+            report = stage.run(settings, store, inputs)
     if report.estimate is not None:
         echo_json(report.estimate)
         for line in report.warnings:

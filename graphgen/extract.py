@@ -210,11 +210,15 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
     items = read_seeds(inputs.seed_files, field_map, skip_invalid=opts.skip_invalid, source=opts.source,
                        prefix_ids=opts.prefix_ids, stats=read_stats)
     rejected: list[RejectedRow] = []
-    seed_ids = _ingest(store, items, report, rejected, inputs.limit)
+    unstored: dict[str, SeedQuestion] | None = {} if inputs.dry_run else None  # a dry run writes nothing
+    seed_ids = _ingest(store, items, report, rejected, inputs.limit, unstored)
     report.field_maps = read_stats.field_maps
     for line in read_stats.field_map_lines():  # a wrong guess is visible before anything is paid
         say(f"fields: {line}")
-    if rejected:
+    if rejected and inputs.dry_run:
+        report.warnings.append(f"{len(rejected)} rejected rows (a dry run writes no file): "
+                               + "; ".join(f"line {r.line}: {r.reason}" for r in rejected[:5]))
+    elif rejected:
         write_rejects(rejected, inputs.rejects)
         report.warnings.append(f"{len(rejected)} rejected rows written to {inputs.rejects}")
     if not seed_ids and report.rejected:
@@ -224,7 +228,7 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
     if report.changed:
         report.warnings.append(f"{report.changed} stored seeds have a new question text: their old extractions "
                                "were dropped and they are extracted again")
-    if inputs.annotations is not None:
+    if inputs.annotations is not None and not inputs.dry_run:
         report.extracted = store.add_extractions(read_annotations(inputs.annotations, set(seed_ids)))
         report.graph = rebuild(store)
         report.elapsed_s = time.monotonic() - started
@@ -238,7 +242,7 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
     if inputs.dry_run:
         from graphgen.estimate import estimate_calls
 
-        messages = (extractor.messages(seed) for seed in seeds_in_order(store, todo))
+        messages = (extractor.messages(unstored[i]) for i in todo)
         report.estimate = {"seeds": len(todo), **estimate_calls(messages, settings.llm.model, price, 60)}
         report.elapsed_s = time.monotonic() - started
         return report
@@ -261,9 +265,11 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
 
 
 def _ingest(store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], report: ExtractReport,
-            rejects: list[RejectedRow], limit: int | None) -> list[str]:
+            rejects: list[RejectedRow], limit: int | None,
+            keep: dict[str, SeedQuestion] | None = None) -> list[str]:
     """Store seeds in batches (the first `limit` seeds, if given); returns their ids in input
-    order, rejects collected."""
+    order, rejects collected. With `keep` (a dry run), the seeds go there and the store is
+    not written."""
     ids: list[str] = []
     batch: list[SeedQuestion] = []
     for item in items:
@@ -275,6 +281,9 @@ def _ingest(store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], repo
             rejects.append(item)
             continue
         ids.append(item.id)
+        if keep is not None:
+            keep.setdefault(item.id, item)
+            continue
         batch.append(item)
         if len(batch) >= 2000:
             report.changed += store_seeds(store, batch)

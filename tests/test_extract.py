@@ -7,6 +7,7 @@ import time
 
 import pytest
 from clirun import EXAMPLES, SHARED, cli_env, graphgen, popen
+from graphgen.store.sqlite import SQLiteStore
 
 
 def _gsm8k_subset(path, n):
@@ -109,6 +110,12 @@ def test_dry_run_calls_no_llm(tmp_path, fake_llm):
     assert report["cost_usd_estimate"] > 0
     assert "Natalia" in report["first_prompt"][-1]["content"]
     assert fake_llm.stats()["total"] == 0
+    assert not (tmp_path / "graphgen.db").exists()  # a dry run writes no workspace
+    # nor, in an existing workspace, its seeds
+    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    graphgen("extract", seeds, "--dry-run", cwd=tmp_path, env=cli_env(fake_llm.url))
+    with SQLiteStore(tmp_path / "graphgen.db") as store:
+        assert not {s.question for s in store.seeds()} & {json.loads(x)["question"] for x in seeds.read_text().splitlines()}
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
@@ -120,15 +127,19 @@ def test_bad_input_is_one_clear_line(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_skip_invalid_writes_rejects_and_counts(tmp_path):
+def test_skip_invalid_writes_rejects_and_counts(tmp_path, fake_llm):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "What is 1+1?"}\n{"question": oops}\n{"problem": ""}\n', encoding="utf-8")
     ann = tmp_path / "ann.jsonl"
     out = graphgen("extract", bad, "--skip-invalid", "--dry-run", cwd=tmp_path)
-    assert "2 rejected rows written to rejects.jsonl" in out.stderr
+    # a dry run writes nothing: no rejects file, no workspace; it says what it would reject
+    assert "2 rejected rows (a dry run writes no file): line 2:" in out.stderr and "line 3:" in out.stderr
+    assert not (tmp_path / "rejects.jsonl").exists() and not (tmp_path / "graphgen.db").exists()
+    assert json.loads(out.stdout)["seeds"] == 1
+    out = graphgen("extract", bad, "--skip-invalid", "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url))
+    assert "2 rejected rows written to rejects.jsonl" in out.stdout + out.stderr
     rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rejects] == [2, 3] and all(r["reason"] for r in rejects)
-    assert json.loads(out.stdout)["seeds"] == 1
 
 
 def test_bad_annotation_names_file_and_line(tmp_path):

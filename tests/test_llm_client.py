@@ -259,9 +259,11 @@ def test_cache_key_changes_with_model_temperature_schema(fake_llm, llm_settings)
         msgs(), ExtractionOutput)
     assert k0 != base.cache_key_for(msgs(), GeneratedQA)
     assert k0 != base.cache_key_for(msgs("another problem"), ExtractionOutput)
-    # the key and base URL do not change the key
-    other = llm_settings.model_copy(update={"api_key": "sk-other", "base_url": "http://example.invalid/v1"})
-    assert k0 == LLMClient(other).cache_key_for(msgs(), ExtractionOutput)
+    # the API key does not change the key; the server does (issue 18: another server with the
+    # same model name got 1,600 replies of the first one replayed from the cache)
+    assert k0 == LLMClient(llm_settings.model_copy(update={"api_key": "sk-other"})).cache_key_for(msgs(), ExtractionOutput)
+    other = llm_settings.model_copy(update={"base_url": "http://example.invalid/v1"})
+    assert k0 != LLMClient(other).cache_key_for(msgs(), ExtractionOutput)
 
 
 def test_api_key_never_in_cache_file_or_repr(fake_llm, llm_settings):
@@ -361,3 +363,20 @@ def test_tpm_limit_spaces_requests(fake_llm, llm_settings):
     rs = run(many())
     assert all(r.value is not None for r in rs)
     assert time.monotonic() - t0 >= 0.8
+
+
+def test_cache_key_includes_the_endpoint_and_the_model(llm_settings, fake_llm):
+    """Another server answering to the same model name gives other replies: never replayed
+    from the cache (issue 18: 1,600 replies of one server were replayed for another)."""
+    msgs = [{"role": "user", "content": "Extract the concepts: what is 2 + 3?"}]
+    one = LLMClient(llm_settings.model_copy(update={"fit_to_server": False}))
+    other = LLMClient(llm_settings.model_copy(update={"fit_to_server": False,
+                                                      "base_url": fake_llm.url.replace("127.0.0.1", "localhost")}))
+    same = LLMClient(llm_settings.model_copy(update={"fit_to_server": False, "base_url": fake_llm.url + "/"}))
+    renamed = LLMClient(llm_settings.model_copy(update={"fit_to_server": False, "model": "other-model"}))
+    key = one.cache_key_for(msgs, ExtractionOutput)
+    assert other.cache_key_for(msgs, ExtractionOutput) != key
+    assert renamed.cache_key_for(msgs, ExtractionOutput) != key
+    assert same.cache_key_for(msgs, ExtractionOutput) == key
+    for c in (one, other, same, renamed):
+        c.close() if hasattr(c, "close") else None

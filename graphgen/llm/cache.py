@@ -51,6 +51,7 @@ def cache_key(
     temperature: float | None,
     max_tokens: int | None,
     seed: int | None,
+    endpoint: str | None = None,
 ) -> str:
     material = {
         "v": 1,
@@ -63,6 +64,8 @@ def cache_key(
         "max_tokens": max_tokens,
         "seed": seed,
     }
+    if endpoint:  # another server with the same model name gives other replies
+        material["endpoint"] = endpoint.rstrip("/")
     return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 

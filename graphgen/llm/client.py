@@ -195,6 +195,7 @@ class LLMClient:
         return cache_key(
             model=self.model, messages=messages, schema_name=spec.name, schema=spec.schema,
             mode="free_text" if is_free_text(output) else s.structured_output, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed,
+            endpoint=getattr(self.transport, "base_url", None),
         )
 
     def cached_result(self, messages: list[dict], output: type[BaseModel]) -> tuple[str | None, LLMResult | None]:
