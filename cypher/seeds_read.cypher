@@ -2,5 +2,5 @@
 MATCH (s:Seed)
 WHERE s.question IS NOT NULL
 RETURN s.id AS id, s.question AS question, s.solution AS solution, s.answer AS answer,
-       s.source AS source
+       s.source AS source, s.metadata AS metadata
 ORDER BY id

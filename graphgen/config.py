@@ -333,6 +333,7 @@ class ReportSettings(BaseModel):
     top_topics: int = Field(30, description="topics drawn in the topic graph and listed")
     edges_per_topic: int = Field(3, description="strongest topic-topic edges drawn per topic")
     top_rows: int = Field(15, description="rows in the top-N tables")
+    examples: int = Field(5, ge=0, description="example rows shown per kind of generated row")
 
 
 class EngineSettings(BaseModel):

@@ -34,6 +34,8 @@ class SeedQuestion(BaseModel):
     solution: str | None = None
     answer: str | None = None
     source: str = Field("", description="dataset name the seed came from (file stem unless told)")
+    metadata: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="the row's other scalar fields, kept as read (e.g. MATH level and type)")
 
 
 # --- LLM outputs (their schemas are sent as response_format) ---------------------------

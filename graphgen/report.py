@@ -148,6 +148,10 @@ class WorkspaceReport(StageReport):
     coverage: list[CoveragePoint] = Field(default_factory=list)
     verification: list[PassRow] = Field(default_factory=list)
     verification_source: str | None = None
+    seed_fields: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="seed metadata field (e.g. MATH level) -> value -> seeds, for fields with 2-30 values")
+    examples: dict[str, list[dict]] = Field(
+        default_factory=dict, description="a few rows per kind of generated row: id, question, answer, verification, filter")
     verification_status: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="seeds / generated -> status (verified by gold, by vote, unverified, unverifiable) -> questions")
     removed_by_reason: dict[str, int] = Field(default_factory=dict)
@@ -346,6 +350,12 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
                                    similarity=m.similarity))
     rep.topic_graph_nodes, rep.topic_graph_edges = _topic_graph(topics[: opts.top_topics], edges, opts.edges_per_topic)
 
+    fields: dict[str, Counter[str]] = defaultdict(Counter)
+    for s in store.seeds():
+        for k, v in s.metadata.items():
+            fields[k][str(v)] += 1
+    rep.seed_fields = {k: dict(sorted(c.items())) for k, c in sorted(fields.items()) if 2 <= len(c) <= 30}
+
     generated = [g for g in store.generated() if g.status == "ok"]
     topic_ids = {t.id for t in topics}
     gen_topics: Counter[str] = Counter(t for g in generated for t in set(g.concept_ids) if t in topic_ids)
@@ -372,7 +382,24 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
         store, inputs, generated, by_id, topic_ids)
     rep.removed_by_reason, rep.removed_source = _removed(inputs, store)
     rep.cost_by_stage = _costs(store, generated, inputs)
+    rep.examples = _examples(store, generated, opts.examples)
     return rep
+
+
+def _examples(store, generated, n: int) -> dict[str, list[dict]]:
+    """The first `n` rows (by id) of each kind, with the status solve and filter gave them."""
+    if n <= 0:
+        return {}
+    verdicts = {v.question_id: v for v in store.verdicts()} if callable(getattr(store, "verdicts", None)) else {}
+    decisions = ({d.row_id: d.decision for d in store.filter_decisions()}
+                 if callable(getattr(store, "filter_decisions", None)) else {})
+    out: dict[str, list[dict]] = {}
+    for g in generated:
+        rows = out.setdefault(g.kind, [])
+        if len(rows) < n:
+            rows.append({"id": g.id, "question": g.question[:400], "answer": g.answer,
+                         "verification": verification(verdicts.get(g.id)), "filter": decisions.get(g.id)})
+    return out
 
 
 def _verification(store, inputs, generated, by_id,
@@ -727,6 +754,16 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
     else:
         gen.append(_absent("removed", "No filter results given (`graphgen report --filter-removed removed.jsonl`)."))
     parts.append(_section("Generated data", "".join(gen)))
+    if rep.examples:
+        parts.append(_section("Example rows", "".join(
+            f'<figure class="examples" data-examples="{_E(kind)}"><figcaption>{_E(kind)}</figcaption>'
+            + _table(["id", "question", "answer", "verification", "filter"],
+                     [(r["id"], r["question"], r["answer"], r["verification"], r["filter"]) for r in rows]) + "</figure>"
+            for kind, rows in rep.examples.items())))
+    if rep.seed_fields:
+        parts.append(_section("Seeds by field", '<div class="row">' + "".join(
+            _plot(f"seed-field-{_E(k)}", f"Seeds by {k}", svg_bars(list(v.items()), title=f"seeds by {k}", color=_PALETTE[5]))
+            for k, v in rep.seed_fields.items()) + "</div>"))
 
     if rep.cost_by_stage:
         cost = _table(["stage", "calls", "prompt tokens", "completion tokens", "cost (USD)", "from"],

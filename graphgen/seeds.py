@@ -82,9 +82,9 @@ __all__ = [
     "REASONS",
 ]
 
-QUESTION_FIELDS = ("question", "problem", "Question", "input", "prompt", "instruction")
+QUESTION_FIELDS = ("question", "problem", "Question", "input", "prompt", "instruction", "content")
 BODY_FIELDS = ("body", "Body")
-SOLUTION_FIELDS = ("solution", "Solution", "rationale", "Rationale", "explanation", "reasoning")
+SOLUTION_FIELDS = ("solution", "Solution", "rationale", "Rationale", "explanation", "reasoning", "steps")
 ANSWER_FIELDS = ("answer", "final_answer", "target", "Answer", "correct", "correct_answer", "gold",
                  "gold_answer")
 CHOICE_FIELDS = ("options", "choices", "Options", "Choices")
@@ -583,8 +583,28 @@ def _to_seed(row: Any, fmap: FieldMap, source: str, prefix_ids: bool = False) ->
     elif prefix_ids:
         seed_id = f"{row_source}-{seed_id.strip()}"
     return SeedQuestion(
-        id=seed_id.strip(), question=question, solution=solution, answer=answer, source=row_source
+        id=seed_id.strip(), question=question, solution=solution, answer=answer, source=row_source,
+        metadata=_metadata(row, fmap),
     )
+
+
+_KNOWN_FIELDS = frozenset(QUESTION_FIELDS + BODY_FIELDS + SOLUTION_FIELDS + ANSWER_FIELDS + CHOICE_FIELDS
+                          + ID_FIELDS + ("source",))
+
+
+def _metadata(row: dict, fmap: FieldMap) -> dict:
+    """The row's other short scalar fields (MATH `level`/`type`, Minerva `type`, ...), kept as
+    metadata: the report and later stages can group by them."""
+    named = {fmap.question, fmap.solution, fmap.answer, fmap.id, fmap.source}
+    out = {}
+    for key, value in row.items():
+        if key in _KNOWN_FIELDS or key in named or value is None or isinstance(value, (dict, list)):
+            continue
+        if isinstance(value, float) and value != value:  # NaN from pandas
+            continue
+        if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
+            out[str(key)] = value
+    return out
 
 
 # --- public API ---------------------------------------------------------------------------

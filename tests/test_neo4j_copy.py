@@ -54,6 +54,8 @@ def row_status(generated, seeds):
 
 def test_push_then_pull_round_trip(neo4j_store, tmp_path):
     seeds, extractions, generated = small_workspace()
+    # a seed row's other fields (MATH level and type) travel as its metadata
+    seeds[0] = seeds[0].model_copy(update={"metadata": {"level": "Level 3", "type": "Algebra", "points": 2}})
     with SQLiteStore(tmp_path / "local.db") as local:
         local.add_seeds(seeds)
         local.add_extractions(extractions)
@@ -67,6 +69,7 @@ def test_push_then_pull_round_trip(neo4j_store, tmp_path):
         local.add_filter_decisions(decisions)
         original = snapshot(local)
         assert original["verdicts"] and original["filter_decisions"] == sorted(decisions, key=lambda d: d.row_id)
+        assert any(sd.metadata == {"level": "Level 3", "type": "Algebra", "points": 2} for sd in original["seeds"])
         assert {c.id: c.aliases for c in original["concepts"]}["kp:multiplication"] == ["Addition"]
 
         pushed = copy_workspace(local, neo4j_store)  # push

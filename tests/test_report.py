@@ -114,6 +114,9 @@ def test_json_numbers_match_the_workspace(workspace):
                                            "generated": {"verified": 40, "unverified": 20}}
     assert sum(r["questions"] for r in data["verification"] if r["group"] == "seeds") >= 10
     assert data["removed_by_reason"] == {"contaminated": 2, "duplicate": 3, "near_duplicate": 5}
+    # example rows: the first five generated rows by id, the failed one never among them
+    assert [r["id"] for r in data["examples"]["concepts"]] == [f"gen-{i:03d}" for i in range(5)]
+    assert all(r["question"] and r["answer"] == "1" for r in data["examples"]["concepts"])
     cost = {c["stage"]: c for c in data["cost_by_stage"]}
     assert cost["extract"]["prompt_tokens"] == 300 and cost["extract"]["calls"] == 1
     assert cost["generate questions"]["calls"] == 60 and cost["generate questions"]["cost_usd"] == pytest.approx(0.018)
@@ -149,6 +152,7 @@ def test_the_page_renders_every_plot_in_chromium(workspace):
         "merge_rows": "[...document.querySelectorAll('section')].find(s => s.querySelector('h2').textContent "
                       "=== 'Merges applied').querySelectorAll('tbody tr').length",
         "text": "document.body.innerText",
+        "examples": "[...document.querySelectorAll('figure.examples')].map(f => f.dataset.examples + ':' + f.querySelectorAll('tbody tr').length)",
     })
     plots = seen.values["plots"]
     expected = {"concepts-per-kind", "edges-per-kind", "degree-topic", "degree-kp", "components", "top-topics",
@@ -163,6 +167,7 @@ def test_the_page_renders_every_plot_in_chromium(workspace):
     assert seen.values["bars"] == len(data["top_topics"])
     assert seen.values["merge_rows"] == 1
     assert ws["topics"][0].display_name in seen.values["text"]
+    assert seen.values["examples"] == ["concepts:5"]  # example rows shown on the page
     assert seen.console_errors == []
     assert seen.requests == [page.resolve().as_uri()]  # the page itself, nothing else
     assert seen.screenshot.startswith(b"\x89PNG") and len(seen.screenshot) > 50_000

@@ -320,3 +320,25 @@ def test_json_error_text_has_no_doubled_words(tmp_path):
         list(read_seeds(q))
     assert "invalid JSON (Unterminated string starting at: line 1 col 26)" in str(e.value)
     assert not re.search(r"\b(\w+) \1\b", str(e.value))
+
+
+def test_extra_fields_are_metadata_and_carp_fields_are_detected(tmp_path):
+    """MATH `level`/`type`, Minerva `type` are kept (as metadata, in the store too); CARP's
+    `content` and `steps` are its question and solution."""
+    from graphgen.seeds import read_seeds
+    from graphgen.store.sqlite import SQLiteStore
+
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in [
+        {"problem": "Find $x$ if $2x=6$.", "solution": "$x=\\boxed{3}$", "level": "Level 2", "type": "Algebra"},
+        {"problem": "A star's flux ...", "solution": "\\boxed{4}", "type": "Introduction to Astronomy (8.282J Spring 2006)",
+         "idx": 7, "extra": {"nested": True}},
+        {"content": "小明有3个苹果，又买了5个，现在有几个？", "steps": "3+5=8", "answer": "8", "grade": 3},
+    ]) + "\n", encoding="utf-8")
+    math, minerva, carp = read_seeds(src)
+    assert math.metadata == {"level": "Level 2", "type": "Algebra"} and math.answer == "3"
+    assert minerva.metadata == {"type": "Introduction to Astronomy (8.282J Spring 2006)"}  # idx is the id
+    assert carp.question.startswith("小明") and carp.solution == "3+5=8" and carp.metadata == {"grade": 3}
+    with SQLiteStore(tmp_path / "ws.db") as store:
+        store.add_seeds([math, minerva, carp])
+        assert {s.id: s.metadata for s in store.seeds()} == {s.id: s.metadata for s in (math, minerva, carp)}

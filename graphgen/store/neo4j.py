@@ -173,7 +173,8 @@ class Neo4jStore(GraphStore):
     def add_seeds(self, seeds: Iterable[SeedQuestion]) -> int:
         n = 0
         for chunk in chunked(seeds, self.batch_size):
-            rows = [s.model_dump(include={"id", "question", "solution", "answer", "source"}) for s in chunk]
+            rows = [{**s.model_dump(include={"id", "question", "solution", "answer", "source"}),
+                     "metadata": json.dumps(s.metadata, ensure_ascii=False) if s.metadata else None} for s in chunk]
             self._write(lambda tx, rows=rows: tx.run(cypher("seeds_merge"), rows=rows).consume())
             n += len(rows)
         return n
@@ -183,7 +184,8 @@ class Neo4jStore(GraphStore):
                    else self._stream("seeds_read_ids", ids=sorted(set(ids))))
         for r in records:
             yield SeedQuestion(id=r["id"], question=r["question"], solution=r["solution"],
-                               answer=r["answer"], source=r["source"] or "")
+                               answer=r["answer"], source=r["source"] or "",
+                               metadata=json.loads(r["metadata"]) if r["metadata"] else {})
 
     def add_extractions(self, extractions: Iterable[Extraction]) -> int:
         n = 0

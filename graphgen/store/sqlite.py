@@ -93,6 +93,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             row_id TEXT PRIMARY KEY, row_kind TEXT NOT NULL, decision TEXT NOT NULL, record TEXT NOT NULL);
         """,
     ),
+    (
+        # A seed row's other fields (MATH level/type, Minerva type, ...), as JSON.
+        "0006_seed_metadata",
+        """
+        ALTER TABLE seeds ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+        """,
+    ),
 ]
 
 
@@ -134,18 +141,20 @@ class SQLiteStore(GraphStore):
 
     # --- seeds and extractions -----------------------------------------------------------
     def add_seeds(self, seeds: Iterable[SeedQuestion]) -> int:
-        rows = [(s.id, s.question, s.solution, s.answer, s.source) for s in seeds]
+        rows = [(s.id, s.question, s.solution, s.answer, s.source, json.dumps(s.metadata, ensure_ascii=False))
+                for s in seeds]
         with self._tx():
             self.db.executemany(
-                "INSERT INTO seeds VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "INSERT INTO seeds (id, question, solution, answer, source, metadata) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET "
                 "question=excluded.question, solution=excluded.solution, "
-                "answer=excluded.answer, source=excluded.source",
+                "answer=excluded.answer, source=excluded.source, metadata=excluded.metadata",
                 rows,
             )
         return len(rows)
 
     def seeds(self, ids: Iterable[str] | None = None) -> Iterator[SeedQuestion]:
-        cols = "id, question, solution, answer, source"
+        cols = "id, question, solution, answer, source, metadata"
         if ids is None:
             cursor = self.db.execute(f"SELECT {cols} FROM seeds ORDER BY id")
         else:
@@ -154,8 +163,9 @@ class SQLiteStore(GraphStore):
             self.db.execute("DELETE FROM _ids")
             self.db.executemany("INSERT INTO _ids VALUES (?)", ((i,) for i in wanted))
             cursor = self.db.execute(f"SELECT {cols} FROM seeds JOIN _ids USING (id) ORDER BY id")
-        for id_, question, solution, answer, source in cursor:
-            yield SeedQuestion(id=id_, question=question, solution=solution, answer=answer, source=source)
+        for id_, question, solution, answer, source, metadata in cursor:
+            yield SeedQuestion(id=id_, question=question, solution=solution, answer=answer, source=source,
+                               metadata=json.loads(metadata or "{}"))
 
     def add_extractions(self, extractions: Iterable[Extraction]) -> int:
         rows = [
