@@ -324,7 +324,9 @@ class GeneratedRowWriter:
     def __exit__(self, *exc: object) -> None:
         try:
             self.flush()
-            if self.recover and self.store is not None:
+            # rows only the store held are copied into the file when the run ends well; a run
+            # that stops with an error (e.g. --batch refused) writes nothing it did not make
+            if self.recover and self.store is not None and exc[0] is None:
                 wanted = set(self.recover)
                 self._out.write("".join(row.model_dump_json() + "\n" for row in self.store.generated()
                                         if row.id in wanted))

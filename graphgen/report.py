@@ -416,9 +416,14 @@ def _verification(store, inputs, generated, by_id,
         return [], None, {}
     if not verdicts:
         return [], None, {}
-    topics_of: dict[str, list[str]] = {g.id: [c for c in g.concept_ids if c in topic_ids] for g in generated}
-    for seed_id, cids in store.seed_concepts():
-        topics_of.setdefault(seed_id, [c for c in cids if c in topic_ids])
+    seed_topics = {seed_id: [c for c in cids if c in topic_ids] for seed_id, cids in store.seed_concepts()}
+    topics_of: dict[str, list[str]] = dict(seed_topics)
+    for g in generated:
+        own = [c for c in g.concept_ids if c in topic_ids]
+        if not own:  # fusion rows (and variants of seeds) have seeds, not concepts: their topics
+            own = sorted({t for s in (g.seed_ids or []) + ([g.variant.original_id] if g.variant else [])
+                          for t in seed_topics.get(s, topics_of.get(s, []))})
+        topics_of[g.id] = own
     questions: Counter[tuple[str, str]] = Counter()
     verified: Counter[tuple[str, str]] = Counter()
     path_rates: dict[tuple[str, str], list[float]] = defaultdict(list)

@@ -198,3 +198,26 @@ def test_bad_input_file_is_one_line(workspace, tmp_path):
     assert proc.stderr.strip().startswith(f"Error: {bad}:2: not a VerdictLine record (")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_fusion_rows_take_their_seeds_topics(workspace, tmp_path):
+    """A fused row has seeds, not concepts: its verification counts under its seeds' topics,
+    never as "(no topic)" (83% of rows were, when fusion rows were most of the data)."""
+    import shutil
+
+    from graphgen import report as report_stage
+    from graphgen.config import Settings
+    from graphgen.records import SolveVerdict
+
+    root, ws = workspace
+    db = tmp_path / "copy.db"
+    shutil.copy(ws["db"], db)
+    with SQLiteStore(db) as store:
+        seed_ids = [sid for sid, cids in store.seed_concepts() if any(c.startswith("topic:") for c in cids)][:2]
+        store.add_generated([GeneratedQuestion(id="fuse-1", kind="fusion", question="q", solution="s", answer="1",
+                                               seed_ids=seed_ids, strategy="sequential")])
+        store.add_verdicts([SolveVerdict(question_id="fuse-1", question_kind="fusion", method="vote", paths=4,
+                                         answered=4, status="verified", verified_by="vote", verified=True)])
+        rep = report_stage.collect(Settings(), store, report_stage.ReportInputs(output=None))
+    gen = [r for r in rep.verification if r.group == "generated"]
+    assert gen and all(r.topic != "(no topic)" for r in gen)
