@@ -330,6 +330,10 @@ class SolveVerdict(BaseModel):
     verified_by: Literal["gold", "vote"] | None = Field(None, description="what the rule checked against")
     status_reason: str = Field("", description="why, in one line (e.g. 'gold is option letter B but the question has no options')")
     judge: JudgeVerdict | None = Field(None, description="a model judge's verdict, stored beside the rule's (never replacing it)")
+    calls: int = Field(0, description="paths paid for (not from the cache), over every run")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
     check_problems: list[str] = Field(default_factory=list,
                                       description="answers that were not compared, and why (too long, check timed out)")
 

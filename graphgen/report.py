@@ -478,6 +478,13 @@ def _costs(store, generated, inputs: ReportInputs) -> list[StageCost]:
         cost = _usage_cost((g.usage.model_dump() if g.usage else None for g in generated if g.kind == kind), stage, "the store")
         if cost:
             rows[stage] = cost
+    if callable(getattr(store, "verdicts", None)):  # solve's cost, recorded per question
+        paid = [v for v in store.verdicts() if v.calls]
+        if paid:
+            rows["solve"] = StageCost(stage="solve", calls=sum(v.calls for v in paid),
+                                      prompt_tokens=sum(v.prompt_tokens for v in paid),
+                                      completion_tokens=sum(v.completion_tokens for v in paid),
+                                      cost_usd=sum(v.cost_usd for v in paid), source="the store")
     for p in inputs.stage_reports:
         data = _read_json(p)
         llm = data.get("llm") or {}

@@ -586,6 +586,12 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
         own_answer=q.own_answer, own_in_majority=own_in_majority, majority=majority,
         majority_votes=len(best), total_votes=total_votes, min_agreement=min_agreement)
     verdict.status, verdict.verified_by, verdict.status_reason = status, verified_by, reason
+    for p in paths:  # what this question cost (the report's solve row reads it from the store)
+        if p.usage and not p.usage.cached:
+            verdict.calls += 1
+            verdict.prompt_tokens += p.usage.prompt_tokens
+            verdict.completion_tokens += p.usage.completion_tokens
+            verdict.cost_usd += p.usage.cost_usd
     verdict.verified = status == "verified"
     if q.gold is None:
         # without gold, a path is correct only when it agrees with the row's own answer and the

@@ -139,6 +139,12 @@ def test_export_is_clean_by_default_and_says_what_it_left_out(chain):
     assert {k: m["left_out"] for k, m in got.items()} == {
         "g1": None, "g2": "unverified", "g3": "duplicate", "g4": "contaminated", "g5": "not_solved"}
     assert got["g4"]["filter"] == "contaminated" and got["g2"]["verification"] == "unverified"
+    # the report counts solve's cost from the workspace, without its report JSON
+    page = json.loads(graphgen("report", "--json", "--db", tmp_path / "ws.db", cwd=tmp_path).stdout)
+    solve_cost = next(c for c in page["cost_by_stage"] if c["stage"] == "solve")
+    paid = [json.loads(line) for line in (tmp_path / "solved" / "samples.jsonl").read_text().splitlines()]
+    assert solve_cost["calls"] == len(paid) == 32 and solve_cost["source"] == "the store"
+    assert solve_cost["prompt_tokens"] == sum(p["usage"]["prompt_tokens"] for p in paid)
 
 
 def test_path_export_keeps_only_paths_of_verified_questions_that_agree_with_the_row(chain):
@@ -231,3 +237,19 @@ def test_multiple_choice_letters_and_values_both_match(fake_llm, tmp_path):
     # a path that answered with the letter counts as correct, like those that gave the value
     assert v["aqua-1"]["correct"] == 4
     assert "2 unverifiable" in res.stdout and "unverifiable: 2 x the gold answer is option letter C" in res.stdout
+
+
+@pytest.mark.neo4j
+def test_status_survives_graph_push_and_export_reads_it_from_neo4j(chain, neo4j_clean):
+    """After `graph push`, export on Neo4j leaves out exactly what it leaves out on SQLite
+    (push used to drop verdicts: `--verified-only` on Neo4j found none)."""
+    tmp_path, later = chain
+    conn = neo4j_clean
+    env = cli_env(None, NEO4J_URI=conn.uri, NEO4J_USERNAME=conn.user, NEO4J_PASSWORD=conn.password)
+    if conn.database:
+        env["NEO4J_DATABASE"] = conn.database
+    out = graphgen("graph", "push", "--db", tmp_path / "ws.db", cwd=tmp_path, env=env)
+    assert "4 verdicts, 5 filter_decisions" in out.stdout
+    res = graphgen("export", later, "-o", tmp_path / "neo.jsonl", cwd=tmp_path, env=env)
+    assert "1 contaminated, 1 exact duplicates, 1 never solved, 1 unverified left out" in res.stdout
+    assert [r["metadata"]["id"] for r in rows(tmp_path / "neo.jsonl")] == ["g1"]
