@@ -222,8 +222,10 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
         write_rejects(rejected, inputs.rejects)
         report.warnings.append(f"{len(rejected)} rejected rows written to {inputs.rejects}")
     if not seed_ids and report.rejected:
+        where = (f"first reason: line {rejected[0].line}: {rejected[0].reason}" if inputs.dry_run and rejected
+                 else f"reasons in {inputs.rejects}")
         raise StageError(
-            f"all {report.rejected} rows were rejected (reasons in {inputs.rejects}): nothing to extract; "
+            f"all {report.rejected} rows were rejected ({where}): nothing to extract; "
             "check the files and the field mapping (--question-field, --id-field, ...)")
     if report.changed:
         report.warnings.append(f"{report.changed} stored seeds have a new question text: their old extractions "

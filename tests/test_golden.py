@@ -48,11 +48,26 @@ def produce(ws: Path, llm_url: str) -> dict[str, bytes]:
     return out
 
 
+def _same_pairs(data: bytes, expected: bytes) -> bool:
+    """Pair files match exactly except for a similarity's last digit: the embedding model's float
+    sums differ by ~1e-7 across torch builds and CPUs, which rounding to 6 places can show."""
+    got, want = ([json.loads(x) for x in d.splitlines()] for d in (data, expected))
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want):
+        if abs(g.pop("similarity", 0.0) - w.pop("similarity", 0.0)) > 2e-6 or g != w:
+            return False
+    return True
+
+
 def test_outputs_match_those_recorded_before_the_refactor(tmp_path, fake_llm):
     produced = produce(tmp_path, fake_llm.url)
     for name, data in produced.items():
         expected = (GOLDEN / name).read_bytes()
-        assert data == expected, f"{name} differs from tests/fixtures/golden/{name}"
+        if name.endswith("pairs.jsonl"):
+            assert _same_pairs(data, expected), f"{name} differs from tests/fixtures/golden/{name}"
+        else:
+            assert data == expected, f"{name} differs from tests/fixtures/golden/{name}"
     assert len(produced["samples.jsonl"].splitlines()) == 60
 
 

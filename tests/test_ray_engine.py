@@ -45,6 +45,7 @@ def test_generation_on_ray_gives_the_rows_of_the_single_process_run(ws, fake_llm
     assert len(ray_rows) == 120 and {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"])
                                      for r in ray_rows} == local
     assert fake_llm.stats()["ok"] == 120 and _repeated(fake_llm.stats()) == 0
+    assert (ws / "ray.runs" / "ray").is_dir()  # the block logs lived beside ray.jsonl (engine_state_dir)
     assert not list((ws / "ray.runs" / "ray").glob("*.jsonl"))  # every block log merged and removed
 
     # merged into the driver's cache: a rerun in a fresh workspace copy sends nothing

@@ -19,6 +19,9 @@ def test_skip_invalid_that_rejects_every_row_exits_non_zero(tmp_path):
     seeds = tmp_path / "s.jsonl"
     seeds.write_text("".join(json.dumps({"prompt_text": f"What is {i}+1?"}) + "\n" for i in range(5)))
     proc = graphgen("extract", seeds, "--skip-invalid", "--dry-run", cwd=tmp_path, check=False)
+    _fails_with(proc, "all 5 rows were rejected", "line 1: missing_question", "--question-field")
+    assert not (tmp_path / "rejects.jsonl").exists()  # a dry run writes nothing
+    proc = graphgen("extract", seeds, "--skip-invalid", cwd=tmp_path, check=False)
     _fails_with(proc, "all 5 rows were rejected", "rejects.jsonl", "--question-field")
     assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 5
 

@@ -147,16 +147,16 @@ def test_a_truncated_gz_says_how_many_rows_were_read_before_the_break(tmp_path):
     assert 0 < read < 3000
     out = graphgen("extract", cut, "--dry-run", "--skip-invalid", cwd=tmp_path)
     assert json.loads(out.stdout)["seeds"] == read
-    rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
-    assert [r["reason"].split(":")[0] for r in rejects] == ["truncated_file"]
+    assert "1 rejected rows (a dry run writes no file): line" in out.stderr and ": truncated_file:" in out.stderr
+    assert not (tmp_path / "rejects.jsonl").exists()
 
 
 def test_a_megabyte_question_is_rejected_with_its_reason(tmp_path):
     seeds = _write(tmp_path / "s.jsonl", [{"question": "x" * 2_000_000}, {"question": "What is 1 + 1?"}])
     out = graphgen("extract", seeds, "--dry-run", "--skip-invalid", cwd=tmp_path)
     assert json.loads(out.stdout)["seeds"] == 1
-    reason = json.loads((tmp_path / "rejects.jsonl").read_text())["reason"]
-    assert reason.startswith("question_too_long") and "2,000,000 characters" in reason
+    assert "line 1: question_too_long: " in out.stderr and "2,000,000 characters" in out.stderr
+    assert not (tmp_path / "rejects.jsonl").exists()  # a dry run lists its rejects and writes no file
 
 
 def test_multiple_choice_seeds_keep_their_choices_and_the_field_map_is_shown(tmp_path, fake_llm):
