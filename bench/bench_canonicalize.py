@@ -5,7 +5,7 @@
 
 workspace: the 14,973 seeds of ../shared/data/seeds with the fake LLM server's extraction
 (tests/fake_openai.py, as bench_graph_build.py), stored in a fresh SQLite file; then the
-whole stage (`graphgen.canonicalize.run`: read extractions, raw graph, embed names, propose,
+whole stage (`graphgen.stages.canonicalize.run`: read extractions, raw graph, embed names, propose,
 write the review file, build the merged graph in memory), cold (empty embedding cache) and
 warm (cache filled by the cold run).
 
@@ -111,7 +111,7 @@ def hashed_vectors(texts, dim: int = 384):
 def child_synthetic(n: int, cache: str, vectors_from: str = "model") -> None:
     import numpy as np
 
-    from graphgen.canonicalize import embed_names, propose_merges
+    from graphgen.stages.canonicalize import embed_names, propose_merges
     from graphgen.config import Settings
     from graphgen.normalize import canonical_name
     from graphgen.records import Concept, ConceptKind
@@ -137,7 +137,7 @@ def child_synthetic(n: int, cache: str, vectors_from: str = "model") -> None:
 
 
 def child_workspace(db: str, cache: str, review: str) -> None:
-    from graphgen import canonicalize as stage
+    from graphgen.stages import canonicalize as stage
     from graphgen.config import Settings
     from graphgen.store.sqlite import SQLiteStore
 
@@ -154,7 +154,7 @@ def child_workspace(db: str, cache: str, review: str) -> None:
 
 def child_embed_only(db: str, cache: str) -> None:
     """Baseline for the workspace: embedding its concept names into an empty cache."""
-    from graphgen.canonicalize import embed_names
+    from graphgen.stages.canonicalize import embed_names
     from graphgen.config import Settings
     from graphgen.graph import build_graph
     from graphgen.store.sqlite import SQLiteStore

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphgen.config import FilterSettings  # noqa: E402
-from graphgen.filter import load_benchmarks  # noqa: E402
+from graphgen.readers import load_benchmarks  # noqa: E402
 
 SETTINGS = {
     "any shared 13-gram (before)": ["--min-item-coverage", "0"],

@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 def prepare(workdir: Path) -> tuple[Path, Path]:
     from fake_openai import extraction_for
 
-    from graphgen.seeds import read_seeds
+    from graphgen.readers import read_seeds
 
     seeds = list(read_seeds(sorted((REPO.parent / "shared/data/seeds").glob("*.jsonl"))))
     seeds_path, ex_path = workdir / "seeds.jsonl", workdir / "extractions.jsonl"

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_embed import DEFAULT_CACHE, load_bench_seeds  # noqa: E402
 
 from graphgen.embed import Embedder, EmbeddingCache, embed_texts  # noqa: E402
-from graphgen.pairs import PairOptions, find_fusion_pairs  # noqa: E402
+from graphgen.stages.pairs import PairOptions, find_fusion_pairs  # noqa: E402
 from graphgen.records import SeedQuestion  # noqa: E402
 
 COMMAND = "PYTHONPATH=. python bench/bench_pairs.py"

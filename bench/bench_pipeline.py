@@ -65,7 +65,7 @@ async def bare(url: str, prompts: list[list[dict]], concurrency: int, schema_nam
 
 
 def run_extract(url: str, concurrency: int, workdir: Path) -> dict:
-    from graphgen import extract
+    from graphgen.stages import extract
     from graphgen.config import Settings, StoreSettings
     from graphgen.store.sqlite import SQLiteStore
 
@@ -110,13 +110,13 @@ def bench_extract(args) -> None:
 def child_generate(url: str, n: int, concurrency: int, workdir: str) -> None:
     """In a fresh process: example graph -> n samples -> n generated rows; peak RSS."""
     from graphgen.graph import rebuild
-    from graphgen.extract import read_annotations
-    from graphgen.generate import QuestionGenerator, run_units
+    from graphgen.stages.extract import read_annotations
+    from graphgen.stages.generate import QuestionGenerator, run_units
     from graphgen.jsonl import read_jsonl, write_jsonl
     from graphgen.llm import LLMClient
     from graphgen.records import ConceptSample
     from graphgen.sample import ConceptGraphArrays, WalkOptions, sample_concepts
-    from graphgen.seeds import read_seeds
+    from graphgen.readers import read_seeds
     from graphgen.store.sqlite import SQLiteStore
 
     work = Path(workdir)
@@ -143,7 +143,7 @@ def child_generate(url: str, n: int, concurrency: int, workdir: str) -> None:
 def bench_generate(args) -> None:
     from fake_openai import FakeServerProcess
 
-    from graphgen.generate import QuestionGenerator
+    from graphgen.stages.generate import QuestionGenerator
     from graphgen.jsonl import read_jsonl
     from graphgen.records import ConceptSample, GeneratedQA
     from graphgen.store.sqlite import SQLiteStore

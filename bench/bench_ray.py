@@ -28,7 +28,7 @@ from fake_openai import FakeServerProcess  # noqa: E402
 
 from graphgen.config import EngineSettings, LLMSettings  # noqa: E402
 from graphgen.engine import run_llm_jobs  # noqa: E402
-from graphgen.extract import ConceptExtractor  # noqa: E402
+from graphgen.stages.extract import ConceptExtractor  # noqa: E402
 from graphgen.llm import LLMClient  # noqa: E402
 from graphgen.records import SeedQuestion  # noqa: E402
 

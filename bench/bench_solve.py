@@ -5,7 +5,7 @@
 Starts tests/fake_openai.py at 50 ms latency. In the same run, alternating rounds:
 (a) a bare AsyncOpenAI loop (64 workers, SDK retries off, aiohttp transport) sending every
     path prompt `solve` would send (same messages, same response_format, temperature 0.7);
-(b) `graphgen.solve.run` on the same GSM8K questions, style cot, cache off: reading,
+(b) `graphgen.stages.solve.run` on the same GSM8K questions, style cot, cache off: reading,
     sampling through LLMClient + run_jobs, answer extraction, math-verify checks, dedup,
     diverse selection and writing the outputs.
 Reports paths/s for both; the ratio for the sampling phase (target >= 0.85) and end to end.
@@ -34,7 +34,7 @@ from fake_openai import FakeServerProcess  # noqa: E402
 from graphgen.config import LLMSettings, Settings, SolveSettings  # noqa: E402
 from graphgen.llm import load_schema  # noqa: E402
 from graphgen.records import CotSolution, SolveQuestion  # noqa: E402
-from graphgen.solve import SolveInputs, _Solver, run  # noqa: E402
+from graphgen.stages.solve import SolveInputs, _Solver, run  # noqa: E402
 
 SEEDS = ROOT.parent / "shared" / "data" / "seeds" / "gsm8k_train.jsonl"
 
@@ -101,7 +101,7 @@ def main() -> None:
         qfile = Path(tmp) / "gsm8k.jsonl"
         rows = write_questions(a.questions, qfile)
         solver = _Solver(settings(srv.url, a.concurrency, a.paths, "cot"))
-        from graphgen.seeds import read_seeds
+        from graphgen.readers import read_seeds
 
         prompts = [solver.unit(SolveQuestion(id=s.id, kind="seed", question=s.question), "cot", i).messages
                    for s in read_seeds(qfile) for i in range(a.paths)]

@@ -9,7 +9,7 @@ The code paths stand in for `graphgen solve`'s cached, verified paths.jsonl: thr
 question derived from the worked solution's calculator annotations (tests/gsm8k_programs.py),
 run once in the sandbox and kept when they print the `#### N` answer, written in solve's
 `SolvePath` shape. Building them is not timed. The timed part is the stage as the CLI runs it
-(`graphgen.variants.run`): number finding, drawing, the sandbox runs of every substituted
+(`graphgen.stages.variants.run`): number finding, drawing, the sandbox runs of every substituted
 program (the cost), agreement and kind checks, writing rows.
 
 Baseline, measured in the same run: the sandbox alone running programs one per child, as a
@@ -35,8 +35,8 @@ from gsm8k_programs import gold_answer, program_for  # noqa: E402
 from graphgen.config import Settings, VariantsSettings  # noqa: E402
 from graphgen.numbershift import parse_number, same_number  # noqa: E402
 from graphgen.sandbox import Sandbox  # noqa: E402
-from graphgen.seeds import read_seeds  # noqa: E402
-from graphgen.variants import VariantsInputs, run  # noqa: E402
+from graphgen.readers import read_seeds  # noqa: E402
+from graphgen.stages.variants import VariantsInputs, run  # noqa: E402
 
 
 def make_paths(seed_files: list[Path], out: Path, limit: int | None, workers: int | None) -> tuple[int, int, int]:

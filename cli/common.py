@@ -134,11 +134,11 @@ def friendly_errors(f):
     def wrapper(*args, **kwargs):
         from graphgen.embed import EmbeddingError
         from graphgen.engine import EngineError
-        from graphgen.extract import AnnotationError
-        from graphgen.generate import OutputBusyError
+        from graphgen.stages.extract import AnnotationError
+        from graphgen.rows import OutputBusyError
         from graphgen.llm.client import LLMFatalError
         from graphgen.sandbox import SandboxError
-        from graphgen.seeds import SeedInputError
+        from graphgen.readers import SeedInputError
         from graphgen.stage import StageError
 
         try:

@@ -40,7 +40,7 @@ def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, incl
       graphgen export generated.jsonl --verified-only --verdicts solved/verdicts.jsonl -o train.jsonl
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
     """
-    from graphgen import export as stage
+    from graphgen.stages import export as stage
 
     section = {"format": fmt, "layout": layout, "system_prompt": system_prompt, "include_failed": include_failed,
                "include_all": include_all}

@@ -46,7 +46,7 @@ def extract(ctx, seeds, question_field, solution_field, answer_field, id_field, 
       graphgen extract math.jsonl --question-field problem --dry-run
       graphgen extract data/gsm8k_train.jsonl --ray        # on the Ray cluster this node belongs to
     """
-    from graphgen import extract as stage
+    from graphgen.stages import extract as stage
 
     sections = {"extract": {
         "question_field": question_field, "solution_field": solution_field, "answer_field": answer_field,

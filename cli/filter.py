@@ -60,8 +60,8 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
       graphgen filter gen.jsonl fused.jsonl -o kept.jsonl --benchmarks bench/ --ngram 10 --solutions
       graphgen filter seeds.jsonl --seeds -o clean_seeds.jsonl --benchmarks gsm8k_test.jsonl
     """
-    from graphgen.filter import FilterInputs, run
-    from graphgen.seeds import FieldMap
+    from graphgen.stages.filter import FilterInputs, run
+    from graphgen.readers import FieldMap
 
     settings = settings_from(ctx, **opts)
     flt = settings.filter

@@ -18,7 +18,7 @@ def generate() -> None:
 
 
 def _shard(text):
-    from graphgen.generate import Shard
+    from graphgen.rows import Shard
 
     try:
         Shard.parse(text)
@@ -29,7 +29,7 @@ def _shard(text):
 
 def _run_generate(ctx, inputs_kw: dict, dry_run: bool, sections: dict, opts: dict) -> None:
     """Map flags to settings, then estimate (--dry-run) or run the generate stage and print its report."""
-    from graphgen import generate as stage
+    from graphgen.stages import generate as stage
 
     settings = settings_from(ctx, sections={"generate": sections}, **opts)
     inputs = stage.GenerateInputs(**inputs_kw)
@@ -130,7 +130,7 @@ def variants(ctx, paths, questions, output, rejects, modes, per_question, tries,
       graphgen generate variants --paths paths.jsonl -o v.jsonl --rewrite --model gpt-4o-mini
     """
     from graphgen.config import VariantsSettings
-    from graphgen.variants import VariantsInputs, run
+    from graphgen.stages.variants import VariantsInputs, run
 
     settings = settings_from(ctx, **opts)
     given = {"modes": list(modes) or None, "per_question": per_question, "tries": tries, "seed": seed,

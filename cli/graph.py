@@ -100,7 +100,7 @@ def _existing_sqlite(settings):
 
 
 def _copy(src, dst, what: str) -> None:
-    from graphgen.store.copy import copy_workspace
+    from graphgen.workspace_copy import copy_workspace
 
     with src, dst:
         counts = copy_workspace(src, dst, progress=lambda step, n: click.echo(f"  {step}: {n}", err=True))
@@ -166,7 +166,7 @@ def canonicalize(ctx, output, apply_file, min_cosine, word_ratio, embeddings_cac
       graphgen graph canonicalize -o merges.tsv
       graphgen graph canonicalize --apply merges.tsv
     """
-    from graphgen import canonicalize as stage
+    from graphgen.stages import canonicalize as stage
 
     sections = {"canonicalize": {"min_cosine": min_cosine, "word_ratio": word_ratio,
                                  "embeddings_cache": embeddings_cache}}  # "off" disables it (config)

@@ -39,7 +39,7 @@ def report(ctx, output, as_json, samples, verdicts, filter_removed, stage_report
       graphgen report --json > report.json
       graphgen report -o report.html --verdicts solved/verdicts.jsonl --filter-removed removed.jsonl
     """
-    from graphgen import report as stage
+    from graphgen.stages import report as stage
 
     settings = settings_from(ctx, sections={"report": {"top_topics": top_topics}}, **opts)
     target = Path(output) if output else (None if as_json else Path("report.html"))

@@ -52,7 +52,7 @@ def concepts(ctx, count, output, seed, topic_steps, kp_steps, start, edge_weight
       graphgen sample concepts -n 1000 -o samples.jsonl --seed 7
       graphgen sample concepts -n 200000 -o samples.jsonl --coverage --exemplars 0
     """
-    from graphgen import sample as stage
+    from graphgen.stages import sample as stage
 
     walk = dict(topic_steps=_steps(topic_steps), kp_steps=_steps(kp_steps), start=start, edge_weight=edge_weight,
                 coverage=coverage, coverage_interval=coverage_interval, exemplars=exemplars)
@@ -96,7 +96,7 @@ def fusion_pairs(ctx, seeds, output, top_k, same_source, min_similarity, max_sim
       graphgen sample fusion-pairs examples/seeds.jsonl -o pairs.jsonl --mutual-only
       graphgen sample fusion-pairs -o graph-pairs.jsonl --graph-guided
     """
-    from graphgen import pairs as stage
+    from graphgen.stages import pairs as stage
 
     common = dict(top_k=top_k, same_source=same_source, min_similarity=min_similarity, max_similarity=max_similarity,
                   mutual_only=mutual_only, max_uses_per_seed=max_uses, exact_threshold=exact_threshold)

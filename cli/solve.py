@@ -53,7 +53,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
     """
     from graphgen.config import SolveSettings
-    from graphgen.solve import SolveInputs, run
+    from graphgen.stages.solve import SolveInputs, run
 
     if not inputs and not from_store:
         raise click.UsageError("give question files, or --from-store")

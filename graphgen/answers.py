@@ -37,7 +37,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from graphgen.seeds import last_boxed
 
 __all__ = ["final_answer", "program_answer", "last_boxed", "AnswerChecker", "clean_answer", "MAX_ANSWER_CHARS",
            "PROGRAM_OUTPUT_CHARS", "shorten"]
@@ -258,3 +257,22 @@ class AnswerChecker:
             else:
                 out.append([i])
         return out
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in a solution, braces balanced."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    i = text.index("{", start) + 1
+    depth, j = 1, i
+    while j < len(text):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                inner = text[i:j].strip()
+                return inner or None
+        j += 1
+    return None

@@ -112,7 +112,7 @@ class EmbeddingSettings(BaseModel):
 
 class ExtractSettings(BaseModel):
     """`graphgen extract`: [extract] in graphgen.toml. Field names left unset are detected
-    per file (rules in `graphgen.seeds`)."""
+    per file (rules in `graphgen.readers`)."""
 
     question_field: str | None = Field(None, description="field holding the question")
     solution_field: str | None = Field(None, description="field holding the worked solution")
@@ -159,7 +159,7 @@ class SolveSettings(BaseModel):
 
 
 class FilterSettings(BaseModel):
-    """`graphgen filter`: dedup and benchmark decontamination (graphgen.filter)."""
+    """`graphgen filter`: dedup and benchmark decontamination (graphgen.stages.filter)."""
 
     benchmarks: list[Path] = Field(default_factory=list, description="benchmark files or directories to decontaminate against")
     benchmark_question_field: str | None = Field(None, description="question field of the benchmark files [auto, as for seeds]")

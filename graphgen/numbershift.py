@@ -1,7 +1,7 @@
 """Numbers in a word problem and in its code solutions: find them, tie them, shift them.
 
 This is the pure core of MMOS's problem generator (cyzhh/MMOS `src/attack.py`), used by
-`graphgen.variants`. Nothing here runs code or does I/O.
+`graphgen.stages.variants`. Nothing here runs code or does I/O.
 
 Contract:
 - `find_numbers(question)` finds the numbers a reader sees: integers, decimals, money

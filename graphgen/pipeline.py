@@ -52,7 +52,7 @@ class PipelineReport(StageReport):
 def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
         on_stage: Callable[[str, StageReport], None] | None = None) -> PipelineReport:
     """Run every stage in order; `on_stage(name, report)` after each (the CLI prints it)."""
-    from graphgen import export, extract, filter as filter_, generate, pairs, report as report_, sample, solve, variants
+    from graphgen.stages import export, extract, filter as filter_, generate, pairs, report as report_, sample, solve, variants
 
     t0 = time.monotonic()
     p = settings.pipeline

@@ -20,7 +20,7 @@ SCHEMAS: dict[str, str] = {
     # LLM outputs
     "extraction": "graphgen.records:ExtractionOutput",
     "generated_qa": "graphgen.records:GeneratedQA",
-    "variant_rewrite": "graphgen.variants:VariantRewrite",
+    "variant_rewrite": "graphgen.stages.variants:VariantRewrite",
     "cot_solution": "graphgen.records:CotSolution",
     "program_solution": "graphgen.records:ProgramSolution",
     # record files
@@ -32,17 +32,17 @@ SCHEMAS: dict[str, str] = {
     "fusion_pair": "graphgen.records:FusionPair",
     "generated_question": "graphgen.records:GeneratedQuestion",
     "rejected_row": "graphgen.records:RejectedRow",
-    "variant_reject": "graphgen.variants:VariantReject",
+    "variant_reject": "graphgen.stages.variants:VariantReject",
     "solve_question": "graphgen.records:SolveQuestion",
     "solve_path": "graphgen.records:SolvePath",
     "solve_verdict": "graphgen.records:SolveVerdict",
     "filter_removed_row": "graphgen.records:RemovedRow",
     "filter_decision": "graphgen.records:FilterDecision",
     # export layouts
-    "alpaca_row": "graphgen.export:AlpacaRow",
-    "sharegpt_row": "graphgen.export:ShareGPTRow",
-    "chatml_row": "graphgen.export:ChatMLRow",
-    "raw_row": "graphgen.export:RawRow",
+    "alpaca_row": "graphgen.stages.export:AlpacaRow",
+    "sharegpt_row": "graphgen.stages.export:ShareGPTRow",
+    "chatml_row": "graphgen.stages.export:ChatMLRow",
+    "raw_row": "graphgen.stages.export:RawRow",
 }
 
 

@@ -4,7 +4,7 @@ Rows still kept after the n-gram and MinHash checks are embedded through the emb
 cache (`graphgen.embed`, so nothing is embedded twice across runs), as are the benchmark
 questions. Then:
 
-- semantic near duplicates: each row's nearest neighbours (`graphgen.pairs.nearest_neighbours`:
+- semantic near duplicates: each row's nearest neighbours (`graphgen.knn.nearest_neighbours`:
   exact blockwise search, a faiss index for large sets) at cosine >= ``semantic_threshold``
   are linked, and inside each connected group rows are kept by the same rule as the other
   duplicates (verified first, then earliest), each removed row being within the threshold of
@@ -46,8 +46,9 @@ def semantic_pass(settings: Settings, texts: list[str], candidates: np.ndarray, 
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    from graphgen.config import PairOptions
+    from graphgen.knn import nearest_neighbours
     from graphgen.neardup import greedy_keep
-    from graphgen.pairs import PairOptions, nearest_neighbours
 
     opts = settings.filter
     if not len(candidates):

@@ -23,7 +23,7 @@ from graphgen.embed import (
     embed_texts,
     resolve_model_path,
 )
-from graphgen.pairs import PairOptions, find_fusion_pairs
+from graphgen.stages.pairs import PairOptions, find_fusion_pairs
 from graphgen.records import SeedQuestion
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "seeds" / "gsm8k_train.jsonl"

@@ -9,7 +9,7 @@ import pytest
 
 jsonschema = pytest.importorskip("jsonschema")
 
-from graphgen.export import (  # noqa: E402
+from graphgen.stages.export import (  # noqa: E402
     LAYOUT_MODELS,
     AlpacaRow,
     ChatMLRow,
@@ -174,7 +174,7 @@ def test_summary_counts_per_topic_and_kind(tmp_path):
 def test_streams_from_a_generator_in_batches(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    import graphgen.export as export
+    import graphgen.stages.export as export
 
     monkeypatch.setattr(export, "BATCH_ROWS", 7)
     consumed = []
@@ -218,7 +218,7 @@ def test_bad_arguments(tmp_path):
 
 
 def test_read_rows_round_trip(tmp_path):
-    from graphgen.generate import read_rows
+    from graphgen.rows import read_rows
 
     path = tmp_path / "gen.jsonl"
     path.write_text("".join(r.model_dump_json() + "\n" for r in sample_rows()) + "\n")

@@ -8,7 +8,7 @@ from neo4j_fixtures import small_workspace
 from graphgen.graph import rebuild
 from graphgen.records import ConceptMerge, FilterDecision, FilterReason, JudgeVerdict, SolveVerdict
 from graphgen.store.base import StoreError
-from graphgen.store.copy import copy_workspace
+from graphgen.workspace_copy import copy_workspace
 from graphgen.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.neo4j

@@ -8,16 +8,15 @@ import random
 import numpy as np
 import pytest
 
-from graphgen.pairs import (
+from graphgen.stages.pairs import (
     GraphPairOptions,
     PairOptions,
     PairStats,
-    _exact_search,
     find_fusion_pairs,
     find_graph_pairs,
     pair_id,
-    pair_similarity,
 )
+from graphgen.knn import _exact_search, pair_similarity
 from graphgen.records import ConceptEdge, EdgeKind, SeedQuestion
 
 # Six unit vectors in the plane at these angles (degrees). Nearest neighbours by angle:
@@ -373,7 +372,7 @@ def test_graph_pairs_count_seeds_without_candidates_apart_from_below_min():
     _, stats = find_graph_pairs(GRAPH_SEEDS, GRAPH_EDGES, GraphPairOptions(top_k=3))
     # s4 and s5 have one candidate each: their two empty slots are short of candidates, not below min
     assert stats.no_candidates == 1 and stats.below_min == 0
-    from graphgen.pairs import PairsReport
+    from graphgen.stages.pairs import PairsReport
 
     text = "\n".join(PairsReport(stats=stats).lines())
     assert "0 below min similarity" in text and "no candidate at all for 1 of 7 seeds" in text

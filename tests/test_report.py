@@ -205,7 +205,7 @@ def test_fusion_rows_take_their_seeds_topics(workspace, tmp_path):
     never as "(no topic)" (83% of rows were, when fusion rows were most of the data)."""
     import shutil
 
-    from graphgen import report as report_stage
+    from graphgen.stages import report as report_stage
     from graphgen.config import Settings
     from graphgen.records import SolveVerdict
 

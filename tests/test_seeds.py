@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from graphgen.records import RejectedRow, SeedQuestion
-from graphgen.seeds import (
+from graphgen.readers import (
     FieldMap,
     SeedInputError,
     SeedReadStats,
@@ -325,7 +325,7 @@ def test_json_error_text_has_no_doubled_words(tmp_path):
 def test_extra_fields_are_metadata_and_carp_fields_are_detected(tmp_path):
     """MATH `level`/`type`, Minerva `type` are kept (as metadata, in the store too); CARP's
     `content` and `steps` are its question and solution."""
-    from graphgen.seeds import read_seeds
+    from graphgen.readers import read_seeds
     from graphgen.store.sqlite import SQLiteStore
 
     src = tmp_path / "mixed.jsonl"

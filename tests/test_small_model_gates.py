@@ -8,8 +8,8 @@ import asyncio
 import json
 
 from graphgen.config import LLMSettings
-from graphgen.extract import ConceptExtractor, supported
-from graphgen.generate import copy_check, copy_overlap
+from graphgen.stages.extract import ConceptExtractor, supported
+from graphgen.stages.generate import copy_check, copy_overlap
 from graphgen.llm import LLMClient
 from graphgen.records import ExtractionOutput, GeneratedQA, SeedQuestion
 

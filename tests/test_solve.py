@@ -14,8 +14,8 @@ import pytest
 from clirun import cli_env, graphgen, popen
 
 from graphgen.answers import AnswerChecker, final_answer, program_answer
-from graphgen.generate import stable_id
-from graphgen.solve import normalize_code, normalize_prose, select_diverse
+from graphgen.rows import stable_id
+from graphgen.paths import normalize_code, normalize_prose, select_diverse
 from graphgen.store.sqlite import SQLiteStore
 
 MODEL = "fake-model"
@@ -298,7 +298,7 @@ def test_verdicts_in_neo4j_are_linked_to_their_question(neo4j_store, neo4j_clean
 
 
 def test_gold_detection_and_answer_field_override(tmp_path):
-    from graphgen.solve import SolveInputs, read_questions
+    from graphgen.stages.solve import SolveInputs, read_questions
 
     f = write_jsonl(tmp_path / "custom.jsonl", [
         {"id": "c1", "question": "Q1?", "final": "\\frac{1}{2}", "answer": "not this one"},

@@ -6,7 +6,7 @@ import json
 import pytest
 from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
 
-from graphgen import export, extract, pairs, sample
+from graphgen.stages import export, extract, pairs, sample
 from graphgen.config import load_settings
 from graphgen.graph import build_graph, rebuild
 from graphgen.records import Extraction

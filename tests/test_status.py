@@ -177,7 +177,7 @@ def test_nothing_left_is_one_line_and_writes_nothing(chain):
 def test_variants_read_the_stored_verdict(chain):
     """A path solve kept whose question is now unverified in the store is not a variant source."""
     tmp_path, _ = chain
-    from graphgen.variants import read_sources
+    from graphgen.stages.variants import read_sources
 
     with SQLiteStore(tmp_path / "ws.db") as store:
         verdicts = {v.question_id: v for v in store.verdicts()}

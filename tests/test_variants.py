@@ -14,7 +14,7 @@ from clirun import cli_env, graphgen
 from graphgen.config import Settings, VariantsSettings
 from graphgen.numbershift import find_numbers, parse_number
 from graphgen.sandbox import Sandbox
-from graphgen.variants import VariantsInputs, _Draw, _Unit, judge, read_sources, run
+from graphgen.stages.variants import VariantsInputs, _Draw, _Unit, judge, read_sources, run
 
 # question, answer, programs (all correct on the original numbers), the answer as a function
 # of the question's numbers in order (None: no exact check)
@@ -177,7 +177,7 @@ def test_judge_rules_on_real_sandbox_runs():
 
 
 def read_one(question: str, answer: str):
-    from graphgen.variants import VariantSource
+    from graphgen.stages.variants import VariantSource
 
     return VariantSource(id="q", question=question, answer=answer)
 
@@ -186,7 +186,7 @@ def test_read_sources_takes_question_text_and_gold_from_seed_files(tmp_path):
     seeds = tmp_path / "seeds.jsonl"
     q = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"
     seeds.write_text(json.dumps({"question": q, "answer": "48/2 = <<48/2=24>>24\n#### 72"}) + "\n", encoding="utf-8")
-    from graphgen.seeds import stable_seed_id
+    from graphgen.readers import stable_seed_id
 
     qid = stable_seed_id(q, "seeds")
     paths = tmp_path / "paths.jsonl"
@@ -203,8 +203,8 @@ def test_read_sources_takes_question_text_and_gold_from_seed_files(tmp_path):
 
 
 def test_export_handles_variant_rows(tmp_path):
-    from graphgen.export import export_rows
-    from graphgen.generate import read_rows
+    from graphgen.stages.export import export_rows
+    from graphgen.rows import read_rows
 
     paths = write_paths(tmp_path / "paths.jsonl", ["apples", "wages"])
     out = tmp_path / "v.jsonl"
@@ -282,7 +282,7 @@ def test_the_store_is_the_system_of_record_for_variants(tmp_path):
 
 
 def test_a_second_run_on_the_same_output_is_refused(tmp_path):
-    from graphgen.generate import OutputBusyError, lock_output
+    from graphgen.rows import OutputBusyError, lock_output
 
     paths = write_paths(tmp_path / "paths.jsonl", ["apples"])
     out = tmp_path / "v.jsonl"

@@ -38,7 +38,7 @@ from graphgen.llm.structured import (
     MODES, SURROGATE, OutputSchema, ReplyError, dialect_from_models, dialect_from_refusal, is_free_text,
     looks_like_format_refusal, output_schema, parse_reply, request_fields,
 )
-from graphgen.llm.transport import OPENAI_URL, OpenAICompatible, Transport, TransportError
+from graphgen.llm.transport import OPENAI_URL, LLMFatalError, OpenAICompatible, Transport, TransportError
 from graphgen.records import LLMUsage
 from graphgen.scrub import remember_secret, scrub
 from graphgen.stage import LLMTally
@@ -51,11 +51,6 @@ _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 60.0
 _RETRY_AFTER_CAP = 600.0
-
-
-class LLMFatalError(RuntimeError):
-    """An error no retry can fix and every further request would repeat (bad key, no such
-    model or URL, nothing listening). The run stops instead of failing every job."""
 
 
 def load_schema(name: str, model: type[BaseModel]) -> dict:

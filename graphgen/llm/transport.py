@@ -204,3 +204,8 @@ def retry_after(headers) -> float | None:
                 return None
             return max(0.0, parsed.timestamp() - time.time())
     return None
+
+
+class LLMFatalError(RuntimeError):
+    """An error no retry can fix and every further request would repeat (bad key, no such
+    model or URL, nothing listening). The run stops instead of failing every job."""

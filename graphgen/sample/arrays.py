@@ -245,3 +245,21 @@ class ConceptGraphArrays:
                 got = _build_csr(self.n_concepts, np.concatenate([s, d]), np.concatenate([d, s]), np.concatenate([w, w]))
             self._csr[key] = got
         return got
+
+
+@dataclass
+class WalkBatch:
+    """Emitted walks of one batch, as arrays (the fast path; `ConceptSampler.iter_batches`).
+
+    walks: int32 (m, max_len), node indices in visit order, padded with -1;
+    lengths: nodes per walk; n_topics: the first n_topics entries are topics, the rest KPs;
+    walk_index: position of each walk in the stream."""
+
+    walks: np.ndarray
+    lengths: np.ndarray
+    n_topics: np.ndarray
+    walk_index: np.ndarray
+    exemplars: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lengths)

@@ -14,7 +14,14 @@ from pydantic import BaseModel, Field
 
 from graphgen.config import WalkOptions
 from graphgen.records import ConceptSample
-from graphgen.sample.arrays import KP_KP, TOPIC_KP, TOPIC_TOPIC, ConceptGraphArrays, _CSR
+from graphgen.sample.arrays import (
+    _CSR,
+    KP_KP,
+    TOPIC_KP,
+    TOPIC_TOPIC,
+    ConceptGraphArrays,
+    WalkBatch,
+)
 from graphgen.sample.rng import (
     _GAMMA,
     _SLOT_KP_N,
@@ -32,7 +39,7 @@ from graphgen.sample.rng import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from graphgen.exemplars import ExemplarIndex
+    from graphgen.sample.exemplars import ExemplarIndex
 
 _RETRIES = 8  # rejection attempts per step before the exact masked draw
 _FALLBACK_CHUNK = 1 << 22  # adjacency entries per exact-draw chunk (bounds memory)
@@ -63,24 +70,6 @@ class SampleStats(BaseModel):
     @property
     def coverage(self) -> float:
         return self.concepts_covered / self.concepts_total if self.concepts_total else 0.0
-
-
-@dataclass
-class WalkBatch:
-    """Emitted walks of one batch, as arrays (the fast path; `ConceptSampler.iter_batches`).
-
-    walks: int32 (m, max_len), node indices in visit order, padded with -1;
-    lengths: nodes per walk; n_topics: the first n_topics entries are topics, the rest KPs;
-    walk_index: position of each walk in the stream."""
-
-    walks: np.ndarray
-    lengths: np.ndarray
-    n_topics: np.ndarray
-    walk_index: np.ndarray
-    exemplars: list[list[str]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.lengths)
 
 
 @dataclass

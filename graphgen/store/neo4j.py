@@ -11,9 +11,11 @@ Graph model (the README section "Neo4j" has the picture):
 
 Every statement is a named file in `cypher/` (installed as graphgen.cypher); only parameters
 carry data. Writes are batched (`UNWIND $rows ... MERGE`) in managed write transactions
-(`execute_write`), which the driver retries on transient errors. `rebuild_graph` recomputes
-concepts, MENTIONS and CO_OCCURS with graphgen.graph.build_graph (the same code as the SQLite
-store) and writes only the difference, in one transaction.
+(`execute_write`), which the driver retries on transient errors. The store only stores:
+graphgen.graph.rebuild(store) computes concepts, MENTIONS and CO_OCCURS (the same code for
+both stores) and hands them to `replace_graph`, which writes only the difference from what
+Neo4j holds, in one transaction. It also holds solve's verdicts (:Verdict) and filter's
+decisions (:FilterDecision) beside the rows they judge.
 """
 
 from __future__ import annotations

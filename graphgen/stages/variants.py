@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker
 from graphgen.config import Settings
-from graphgen.generate import GeneratedRowWriter, stable_id
+from graphgen.rows import GeneratedRowWriter, stable_id
 from graphgen.jsonl import chunked, open_for_append, text_lines
 from graphgen.numbershift import (
     ProgramSyntaxError,
@@ -272,7 +272,7 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
 
 def _question_texts(files: Iterable[Path], wanted: set[str]) -> Iterator[tuple[str, str, str, str]]:
     """(id, question, answer, kind) for wanted ids, from verdicts, generated rows or seed files."""
-    from graphgen.seeds import read_seeds
+    from graphgen.readers import read_seeds
 
     for path in files:
         with Path(path).open(encoding="utf-8") as fh:
@@ -289,7 +289,7 @@ def _question_texts(files: Iterable[Path], wanted: set[str]) -> Iterator[tuple[s
                         if v.get("question_id") in wanted and v.get("question"):
                             yield v["question_id"], v["question"], v.get("gold") or "", v.get("question_kind") or ""
         elif isinstance(first, dict) and "kind" in first and "id" in first:  # generated rows
-            from graphgen.generate import read_rows
+            from graphgen.rows import read_rows
 
             for row in read_rows([Path(path)]):
                 if row.id in wanted and row.status == "ok":

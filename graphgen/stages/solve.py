@@ -34,7 +34,6 @@ generated node).
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 import time
@@ -56,8 +55,8 @@ from graphgen.answers import (
     shorten,
 )
 from graphgen.config import Settings
-from graphgen.generate import Shard, lock_output, stable_id
 from graphgen.jsonl import open_for_append, read_jsonl, write_jsonl
+from graphgen.paths import normalize_code, normalize_prose, select_diverse
 from graphgen.progress import Progress
 from graphgen.prompts import load_prompt
 from graphgen.records import (
@@ -70,12 +69,12 @@ from graphgen.records import (
     SolveQuestion,
     SolveVerdict,
 )
+from graphgen.rows import Shard, lock_output, stable_id
 from graphgen.stage import LLMTally, StageReport
 from graphgen.status import rule_verdict
 from graphgen.store.base import GraphStore
 
-__all__ = ["SolveInputs", "SolveReport", "SourceSummary", "run", "read_questions", "normalize_code",
-           "normalize_prose", "select_diverse"]
+__all__ = ["SolveInputs", "SolveReport", "SourceSummary", "run", "read_questions"]
 
 PROMPTS = {"cot": "solve_cot_v2", "code": "solve_code_v2"}  # v2: free text, not JSON (issue 23)
 OUTPUTS = {"cot": CotSolution, "code": ProgramSolution}
@@ -206,7 +205,7 @@ def _looks_generated(path: Path) -> bool:
 def read_questions(inputs: SolveInputs, store: GraphStore | None, answer_field: str | None,
                    rejects: list | None = None) -> Iterator[SolveQuestion]:
     """Every question of the inputs, each id once (first wins)."""
-    from graphgen.seeds import FieldMap, read_seeds
+    from graphgen.readers import FieldMap, read_seeds
 
     seen: set[str] = set()
 
@@ -244,123 +243,6 @@ def read_questions(inputs: SolveInputs, store: GraphStore | None, answer_field: 
             elif rejects is not None:
                 rejects.append(item)
 
-
-# --- normalisation and diversity --------------------------------------------------------------
-
-
-class _Renamer(ast.NodeTransformer):
-    """Variables renamed A, B, ... and functions a, b, ... in order of appearance (MMOS)."""
-
-    def __init__(self):
-        import builtins
-
-        self.keep = set(dir(builtins))
-        self.vars: dict[str, str] = {}
-        self.funcs: dict[str, str] = {}
-        self.imported: set[str] = set()
-
-    @staticmethod
-    def _name(i: int, upper: bool) -> str:
-        s = ""
-        i += 1
-        while i:
-            i, r = divmod(i - 1, 26)
-            s = chr((65 if upper else 97) + r) + s
-        return s if upper else "f_" + s
-
-    def _var(self, name: str) -> str:
-        if name in self.keep or name in self.imported or name in self.funcs:
-            return self.funcs.get(name, name)
-        if name not in self.vars:
-            self.vars[name] = self._name(len(self.vars), True)
-        return self.vars[name]
-
-    def visit_Import(self, node):
-        for a in node.names:
-            self.imported.add((a.asname or a.name).split(".")[0])
-        return node
-
-    def visit_ImportFrom(self, node):
-        for a in node.names:
-            self.imported.add(a.asname or a.name)
-        return node
-
-    def visit_FunctionDef(self, node):
-        if node.name not in self.funcs:
-            self.funcs[node.name] = self._name(len(self.funcs), False)
-        node.name = self.funcs[node.name]
-        self.generic_visit(node)
-        return node
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_arg(self, node):
-        node.arg = self._var(node.arg)
-        node.annotation = None
-        return node
-
-    def visit_Name(self, node):
-        node.id = self._var(node.id)
-        return node
-
-    def visit_Expr(self, node):
-        # docstrings and bare string expressions do not change what a program does
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return None
-        self.generic_visit(node)
-        return node
-
-
-def normalize_code(code: str) -> str:
-    """A program's canonical text: names renamed in order of appearance, comments and
-    docstrings gone, reprinted by `ast.unparse`. Unparsable code is returned stripped."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, SystemError, RecursionError, MemoryError):  # SystemError: gh-106905
-        return code.strip()
-    tree = _Renamer().visit(tree)
-    ast.fix_missing_locations(tree)
-    try:
-        return ast.unparse(tree)
-    except Exception:  # pragma: no cover - unparse of a valid tree
-        return code.strip()
-
-
-_NUM = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\w])")
-
-
-def normalize_prose(text: str) -> str:
-    """Whitespace collapsed, case folded, numbers in one format (1,000.50 -> 1000.5)."""
-    def num(m: re.Match) -> str:
-        whole = m.group(1).replace(",", "")
-        frac = (m.group(2) or "").rstrip("0").rstrip(".")
-        return str(int(whole)) + frac
-
-    t = _NUM.sub(num, text)
-    t = re.sub(r"\$\s*", "$", t)
-    return " ".join(t.split()).casefold()
-
-
-def select_diverse(texts: list[str], keep: int) -> list[int]:
-    """MMOS: start from the first, then repeatedly add the text with the largest summed
-    Levenshtein distance to those already kept (ties: the earliest). Indices, in pick order."""
-    from rapidfuzz.distance import Levenshtein
-
-    if not texts or keep <= 0:
-        return []
-    chosen = [0]
-    score = [0] * len(texts)
-    while len(chosen) < min(keep, len(texts)):
-        last = texts[chosen[-1]]
-        best, best_score = -1, -1
-        for i, t in enumerate(texts):
-            if i in chosen:
-                continue
-            score[i] += Levenshtein.distance(last, t)
-            if score[i] > best_score:
-                best, best_score = i, score[i]
-        chosen.append(best)
-    return chosen
 
 
 # --- units -------------------------------------------------------------------------------
@@ -415,8 +297,8 @@ class _RunRecord(BaseModel):
 def _sample(solver: _Solver, settings: Settings, units: list[_Unit], samples_path: Path,
             failed_path: Path, report: SolveReport, quiet: bool) -> dict[str, SolvePath]:
     """Pay for every unit not yet sampled; returns the new paths by id."""
-    from graphgen.llm import LLMClient
     from graphgen.engine import run_llm_jobs
+    from graphgen.llm import LLMClient
     from graphgen.runner import LLMJob
 
     new: dict[str, SolvePath] = {}
@@ -859,26 +741,3 @@ def _summarise(report: SolveReport, questions: list[SolveQuestion], verdicts: di
 # --- export ------------------------------------------------------------------------------------
 
 
-def read_verdicts(path: Path) -> dict[str, SolveVerdict]:
-    return {v.question_id: v for v in read_jsonl(Path(path), SolveVerdict)}  # type: ignore[misc]
-
-
-def path_rows(paths: Iterable[SolvePath], verdicts: dict[str, SolveVerdict]) -> Iterator[GeneratedQuestion]:
-    """One training row per kept path (paths.jsonl of `graphgen solve`): the question, the
-    path as the solution (a program with what it printed), the path's answer."""
-    for p in paths:
-        v = verdicts.get(p.question_id)
-        if v is None:
-            raise ValueError(f"path {p.id}: question {p.question_id!r} has no verdict; "
-                             "pass the verdicts.jsonl written next to paths.jsonl")
-        if p.style == "code":
-            printed = (p.run.stdout if p.run else "").strip()
-            solution = f"```python\n{p.text.strip()}\n```\n```output\n{printed}\n```"
-        else:
-            solution = p.text
-        yield GeneratedQuestion(
-            id=p.id, kind="path", question=v.question, solution=solution, answer=p.answer or "",
-            sample_id=p.question_id, strategy=p.style,
-            seed_ids=[p.question_id] if p.question_kind == "seed" else [],
-            model=p.model, prompt_version=p.prompt_version, usage=p.usage,
-        )

@@ -43,17 +43,17 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import ExportLayout as Layout
-from .config import ExportFormat as Format
-from .config import Settings
-from .jsonl import atomic_path, chunked, write_lines
-from .errors import one_line
-from .records import GeneratedQuestion, VariantLineage
-from .stage import StageError, StageReport
-from .status import Gates, left_out_line
+from graphgen.config import ExportLayout as Layout
+from graphgen.config import ExportFormat as Format
+from graphgen.config import Settings
+from graphgen.jsonl import atomic_path, chunked, write_lines
+from graphgen.errors import one_line
+from graphgen.records import GeneratedQuestion, VariantLineage
+from graphgen.stage import StageError, StageReport
+from graphgen.status import Gates, left_out_line
 
 if TYPE_CHECKING:
-    from .store.base import GraphStore
+    from graphgen.store.base import GraphStore
 
 __all__ = [
     "ExportMetadata",
@@ -405,10 +405,9 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     verification, filter's decisions; graphgen.status), unless `[export] include_all`."""
     import time
 
-    from .generate import read_rows
-    from .jsonl import read_jsonl
-    from .records import SolvePath
-    from .solve import path_rows, read_verdicts
+    from graphgen.rows import path_rows, read_rows, read_verdicts
+    from graphgen.jsonl import read_jsonl
+    from graphgen.records import SolvePath
 
     t0 = time.perf_counter()
     cfg = settings.export

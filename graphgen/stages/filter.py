@@ -5,7 +5,7 @@
 Reads any row graphgen writes (generated, fused and variant rows; solve's paths.jsonl, the
 question text taken from the verdicts.jsonl next to it; every export layout: Alpaca, ShareGPT,
 ChatML, raw) or seed files with ``seeds=True``, from JSONL / JSON / CSV / Parquet files or
-saved Hugging Face datasets, fields detected as for seeds (`graphgen.seeds`), and writes:
+saved Hugging Face datasets, fields detected as for seeds (`graphgen.readers`), and writes:
 
 - ``output``: the rows kept, each exactly as it was read (so `graphgen export` reads it);
 - with a store: every row's `FilterDecision` (kept, or why not), which export honours;
@@ -66,16 +66,20 @@ from graphgen import neardup
 from graphgen.config import FilterSettings, Settings
 from graphgen.neardup import normalise_question
 from graphgen.progress import Progress
-from graphgen.records import FilterDecision, FilterReason, RejectedRow
-from graphgen.seeds import (
-    FieldMap, QuestionRow, SeedInputError, SeedReadStats, read_benchmark_questions, read_question_rows,
+from graphgen.readers import (
+    BenchmarkSummary,
+    Example,
+    FieldMap,
+    QuestionRow,
+    SeedReadStats,
+    load_benchmarks,
+    read_question_rows,
 )
+from graphgen.records import FilterDecision, FilterReason, RejectedRow
 from graphgen.stage import StageReport
 from graphgen.status import is_verified, marked_verified
 
-__all__ = ["FilterInputs", "FilterReport", "BenchmarkSummary", "run", "load_benchmarks", "benchmark_files"]
-
-BENCHMARK_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq", ".gz")
+__all__ = ["FilterInputs", "FilterReport", "run"]
 
 
 class FilterInputs(BaseModel):
@@ -99,21 +103,6 @@ class FilterInputs(BaseModel):
         if name == "report":
             return self.output.with_name(f"{self.output.stem}.report.json")
         return self.output.with_name(f"{self.output.stem}.{name}.jsonl")  # two runs never share one
-
-
-class Example(BaseModel):
-    row_id: str
-    detail: str
-
-
-class BenchmarkSummary(BaseModel):
-    name: str
-    files: list[str] = Field(default_factory=list)
-    items: int = 0
-    items_matched: int = Field(0, description="benchmark items that at least one input row overlaps")
-    rows_removed: int = Field(0, description="rows removed as contaminated by this benchmark")
-    paraphrases: int = Field(0, description="rows flagged as possible paraphrases of this benchmark's items")
-    examples: list[Example] = Field(default_factory=list)
 
 
 class FilterReport(StageReport):
@@ -153,49 +142,6 @@ class FilterReport(StageReport):
 
 
 # --- benchmarks --------------------------------------------------------------------------
-
-
-def benchmark_files(paths: list[Path]) -> list[Path]:
-    """Files (and saved HF datasets) named by `paths`; a plain directory means its files."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir() and not any((p / marker).exists() for marker in ("dataset_info.json", "dataset_dict.json", "state.json")):
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(BENCHMARK_SUFFIXES))
-            if not found:
-                raise SeedInputError(f"{p}: no benchmark files in this directory (expected .jsonl, .json, .csv, .parquet)")
-            out.extend(found)
-        elif not p.exists():
-            raise SeedInputError(f"{p}: benchmark file not found; check the path")
-        else:
-            out.append(p)
-    return out
-
-
-def _benchmark_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz",) + BENCHMARK_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or path.name
-
-
-def load_benchmarks(settings: FilterSettings) -> tuple[list[tuple[str, str, str]], list[BenchmarkSummary]]:
-    """Every benchmark item as (benchmark, item id, question), and one summary per benchmark."""
-    items: list[tuple[str, str, str]] = []
-    summaries: dict[str, BenchmarkSummary] = {}
-    fmap = FieldMap(question=settings.benchmark_question_field)
-    for path in benchmark_files(settings.benchmarks):
-        name = _benchmark_name(path)
-        summary = summaries.setdefault(name, BenchmarkSummary(name=name))
-        summary.files.append(str(path))
-        try:
-            for item_id, text in read_benchmark_questions(path, fmap):
-                items.append((name, item_id, text))
-                summary.items += 1
-        except SeedInputError as exc:
-            message = str(exc).replace("--question-field", "--benchmark-question-field")
-            raise SeedInputError(f"benchmark {message}", file=exc.file, line=exc.line, reason=exc.reason) from None
-    return items, list(summaries.values())
 
 
 # --- per-row state -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from graphgen.sample.walks import WalkBatch
+    from graphgen.sample.arrays import WalkBatch
 
 # ---------------------------------------------------------------------------------------
 # exemplars

@@ -26,7 +26,7 @@ from graphgen.progress import say
 from graphgen.prompts import load_prompt
 from graphgen.records import Extraction, ExtractionOutput, RejectedRow, SeedQuestion
 from graphgen.scrub import scrub
-from graphgen.seeds import FieldMap, SeedInputError, SeedReadStats, read_seeds, write_rejects
+from graphgen.readers import FieldMap, SeedReadStats, read_seeds, store_seeds, write_rejects
 from graphgen.stage import StageError, StageReport, new_run_id
 from graphgen.store.base import GraphStats, GraphStore
 
@@ -293,30 +293,6 @@ def _ingest(store: GraphStore, items: Iterable[SeedQuestion | RejectedRow], repo
     if batch:
         report.changed += store_seeds(store, batch)
     return ids
-
-
-def store_seeds(store: GraphStore, seeds: list[SeedQuestion]) -> int:
-    """Store a batch of seeds; returns how many already-stored seeds changed their question
-    text (the store drops their extractions, so they are extracted again).
-
-    Seed identity is (source, id): an id already used by a different question from another
-    source is refused (nothing of the batch is written), never overwritten."""
-    stored = {s.id: s for s in store.seeds([s.id for s in seeds])}
-    changed = 0
-    for seed in seeds:
-        old = stored.get(seed.id)
-        if old is None or old.question == seed.question:
-            continue
-        if old.source != seed.source:
-            raise SeedInputError(
-                f"seed id {seed.id!r} of source {seed.source!r} is already used in this workspace by "
-                f"a different question of source {old.source!r}; pass --prefix-ids to make ids "
-                f"<source>-<id> (e.g. {seed.source}-{seed.id}), or use another --db",
-                reason="id_conflict",
-            )
-        changed += 1
-    store.add_seeds(seeds)
-    return changed
 
 
 def seeds_in_order(store: GraphStore, seed_ids: list[str], chunk: int = 1000) -> Iterator[SeedQuestion]:
