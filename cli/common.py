@@ -134,12 +134,12 @@ def friendly_errors(f):
     def wrapper(*args, **kwargs):
         from graphgen.embed import EmbeddingError
         from graphgen.engine import EngineError
-        from graphgen.stages.extract import AnnotationError
-        from graphgen.rows import OutputBusyError
-        from graphgen.llm.client import LLMFatalError
-        from graphgen.sandbox import SandboxError
+        from graphgen.errors import LLMFatalError
         from graphgen.readers import SeedInputError
+        from graphgen.rows import OutputBusyError
+        from graphgen.sandbox import SandboxError
         from graphgen.stage import StageError
+        from graphgen.stages.extract import AnnotationError
 
         try:
             signal.signal(signal.SIGTERM, _on_sigterm)

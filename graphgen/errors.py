@@ -22,3 +22,8 @@ def one_line(error: BaseException | str, *, whole: bool = False) -> str:
     if whole:
         return " ".join(text.split())[:MAX_CHARS]
     return text.splitlines()[0].strip()
+
+
+class LLMFatalError(RuntimeError):
+    """An error no retry can fix and every further request would repeat (bad key, no such
+    model or URL, nothing listening). The run stops instead of failing every job."""

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from graphgen.config import EngineSettings
 from graphgen.engine import EngineError
-from graphgen.engine.results import Delivery, ResultRecord, read_records, result_from_record, result_record
+from graphgen.engine.results import (
+    Delivery,
+    ResultRecord,
+    read_records,
+    result_from_record,
+    result_record,
+)
 from graphgen.errors import one_line
 from graphgen.jsonl import open_for_append
 
@@ -314,7 +320,7 @@ def _leftover_records(state_dir: Path) -> dict[str, ResultRecord]:
 def _raise_cause(ray, exc: BaseException) -> None:
     """A task's LLMFatalError (bad key, no such model) stops the run as it does locally; any
     other task failure becomes one line."""
-    from graphgen.llm.client import LLMFatalError
+    from graphgen.errors import LLMFatalError
 
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = getattr(exc, "cause", None)

@@ -58,7 +58,7 @@ class BatchAPI:
                 if exc.status_code in (400, 404, 405, 415, 501):
                     raise BatchRejected(f"HTTP {exc.status_code} on {what}: {_err_text(exc)[:160]}") from None
                 if exc.status_code in (401, 403):
-                    from graphgen.llm.client import LLMFatalError
+                    from graphgen.errors import LLMFatalError
 
                     raise LLMFatalError(f"HTTP {exc.status_code} from the Batch API: {_err_text(exc)}") from None
                 if attempt == _POLL_RETRIES:

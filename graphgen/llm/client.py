@@ -32,13 +32,28 @@ from typing import Any
 from pydantic import BaseModel
 
 from graphgen.config import LLMSettings
+from graphgen.errors import LLMFatalError
 from graphgen.llm.cache import ResponseCache, cache_key
 from graphgen.llm.ratelimit import RateLimiter, estimate_tokens
 from graphgen.llm.structured import (
-    MODES, SURROGATE, OutputSchema, ReplyError, dialect_from_models, dialect_from_refusal, is_free_text,
-    looks_like_format_refusal, output_schema, parse_reply, request_fields,
+    MODES,
+    SURROGATE,
+    OutputSchema,
+    ReplyError,
+    dialect_from_models,
+    dialect_from_refusal,
+    is_free_text,
+    looks_like_format_refusal,
+    output_schema,
+    parse_reply,
+    request_fields,
 )
-from graphgen.llm.transport import OPENAI_URL, LLMFatalError, OpenAICompatible, Transport, TransportError
+from graphgen.llm.transport import (
+    OPENAI_URL,
+    OpenAICompatible,
+    Transport,
+    TransportError,
+)
 from graphgen.records import LLMUsage
 from graphgen.scrub import remember_secret, scrub
 from graphgen.stage import LLMTally

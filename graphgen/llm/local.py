@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphgen.llm.transport import LLMFatalError
+from graphgen.errors import LLMFatalError
 
 __all__ = ["LocalServer", "LocalServerError", "LocalLayout", "local_layout", "serve_local", "shared_server", "is_gguf_path"]
 

@@ -206,6 +206,3 @@ def retry_after(headers) -> float | None:
     return None
 
 
-class LLMFatalError(RuntimeError):
-    """An error no retry can fix and every further request would repeat (bad key, no such
-    model or URL, nothing listening). The run stops instead of failing every job."""
