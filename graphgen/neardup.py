@@ -6,7 +6,9 @@ numpy work instead of millions of Python sets:
 - `Tokens`: a batch of texts as one flat array of 64-bit token hashes plus row offsets.
   Tokens are normalised word tokens: the project's question normaliser
   (`graphgen.normalize.normalize_question`: NFKC, whitespace collapsed), case-folded, then
-  runs of letters, and numbers (``12``, ``3.5``) as one token each.
+  runs of letters, and numbers (``12``, ``3.5``) as one token each. `tokenize` finds them
+  for a whole batch at once with numpy over the code points (no string per token); a
+  `TokenText` slices out the words of the few rows a report shows.
   A number-masked view replaces every number by one placeholder, so a copy whose numbers
   were changed still shares its n-grams with the original; such a match counts only when
   the equal run covers most of the item (`NUMBER_VARIANT_COVER`), so problems that merely
@@ -14,8 +16,9 @@ numpy work instead of millions of Python sets:
 - `window_hashes`: the hash of every n-token window of every row, in one vectorised pass.
 - `BenchmarkIndex`: benchmark items as sorted arrays of n-gram hashes (exact and
   number-masked) plus, for items shorter than n, the hash of the whole item; a row's windows
-  are looked up with `np.searchsorted`, and each hit is checked against the item's own tokens
-  (so a 64-bit hash collision can never remove a row).
+  are looked up with `np.searchsorted`, and each hit is checked token by token against the
+  item (so two windows whose 64-bit hashes collide never match); the matching, the coverage
+  and the number-masked runs are computed in arrays for the whole batch.
 - `minhash_signatures`: MinHash signatures of word 1..k-gram shingle sets through a
   maintained library (``rensa`` by default, ``datasketch`` as the alternative; see
   BENCHMARKS.md for the measurement that chose rensa).
@@ -27,11 +30,11 @@ numpy work instead of millions of Python sets:
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +43,7 @@ from graphgen.normalize import normalize_question
 
 __all__ = [
     "Tokens",
+    "TokenText",
     "tokenize",
     "window_hashes",
     "BenchmarkIndex",
@@ -58,8 +62,6 @@ __all__ = [
 # whose numbers were changed, not a phrase two problems of one template share.
 NUMBER_VARIANT_COVER = 0.8
 _FILTER_BITS = 24
-_TOKEN_HASHES: dict[str, int] = {}
-_TOKEN_HASHES_MAX = 2_000_000
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(r"\d")
 _MASK = np.uint64(0x9E3779B97F4A7C15)  # the placeholder every number becomes when masked
@@ -131,32 +133,143 @@ class Tokens:
         return len(self.offsets) - 1
 
 
-def tokenize(texts: Sequence[str], normalised: bool = False) -> tuple[Tokens, list[list[str]]]:
-    """Tokens of every text (and the token strings, kept for reporting matches).
+@dataclass
+class TokenText:
+    """Where each token of a `Tokens` batch sits in the normalised text, so the words of a
+    few rows (a match to report) are sliced out on demand instead of kept for every row."""
+
+    text: str
+    starts: np.ndarray  # int64 character offset of each token
+    ends: np.ndarray
+    offsets: np.ndarray  # the batch's token offsets per row
+
+    def words(self, row: int, start: int = 0, stop: int | None = None) -> list[str]:
+        """Tokens start..stop of `row` as strings."""
+        a, b = int(self.offsets[row]), int(self.offsets[row + 1])
+        lo, hi = a + start, b if stop is None else min(b, a + stop)
+        text = self.text
+        return [text[i:j] for i, j in zip(self.starts[lo:hi].tolist(), self.ends[lo:hi].tolist())]
+
+    def __getitem__(self, row: int) -> list[str]:
+        return self.words(row)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+# Character classes of the tokeniser (`_TOKEN`): 0 separator, 1 letter ([^\W\d_]), 2 digit (\d).
+_ASCII_CLASS = np.zeros(128, dtype=np.int8)
+for _c in range(128):
+    _ch = chr(_c)
+    _ASCII_CLASS[_c] = 2 if _ch.isdecimal() else 1 if _ch.isalnum() else 0
+_CLASS_CACHE: dict[int, tuple[int, bool]] = {}
+_SEP = "\x00"
+_CHAR_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
+_CHAR_BASE_INVERSE = np.uint64(pow(int(_CHAR_BASE), -1, 2**64))
+
+
+def _classes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class, not-alphabetic) per code point; non-ASCII ones asked of Python once each."""
+    ascii_ = codes < 128
+    cls = _ASCII_CLASS[np.where(ascii_, codes, 0)]
+    nonalpha = cls == 2
+    if not ascii_.all():
+        where = np.flatnonzero(~ascii_)
+        uniq, inverse = np.unique(codes[where], return_inverse=True)
+        found = []
+        for c in uniq.tolist():
+            got = _CLASS_CACHE.get(c)
+            if got is None:
+                ch = chr(c)
+                klass = 2 if ch.isdecimal() else 1 if ch.isalnum() else 0
+                got = _CLASS_CACHE[c] = (klass, klass != 0 and not ch.isalpha())
+            found.append(got)
+        table = np.array(found, dtype=np.int16).reshape(-1, 2)
+        cls[where] = table[inverse, 0]
+        nonalpha[where] = table[inverse, 1].astype(bool)
+    return cls, nonalpha
+
+
+def tokenize(texts: Sequence[str], normalised: bool = False) -> tuple[Tokens, TokenText]:
+    """Tokens of every text (and where they are in the normalised text, for reporting).
 
     ``normalised``: the texts already went through the question normaliser.
+
+    The same tokens as ``_TOKEN.findall`` (numbers with one decimal part, runs of letters),
+    found for the whole batch at once with numpy over its code points: the batch is one
+    string (rows joined by NUL), normalised in one call, and each token's hash is a
+    polynomial of its code points taken from one prefix sum, so no token string is made.
+    NFKC and case folding work character by character, so normalising the joined batch
+    equals joining the normalised rows; whitespace is a separator either way.
     """
-    find = _TOKEN.findall
-    toks = [find(t) for t in texts] if normalised else [find(normalise_question(t)) for t in texts]
-    lengths = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
-    offsets = np.zeros(len(toks) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = list(chain.from_iterable(toks))
-    # A stable hash per distinct token (Python's own str hash changes from run to run, and
-    # so would the MinHash decisions near the threshold); each token is hashed once.
-    if len(_TOKEN_HASHES) > _TOKEN_HASHES_MAX:
-        _TOKEN_HASHES.clear()
-    for w in set(flat).difference(_TOKEN_HASHES):
-        _TOKEN_HASHES[w] = int.from_bytes(hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest(), "little")
-    hashes = np.fromiter(map(_TOKEN_HASHES.__getitem__, flat), dtype=np.uint64, count=len(flat))
-    is_number = ~np.fromiter(map(str.isalpha, flat), dtype=bool, count=len(flat))
-    return Tokens(hashes, is_number, offsets), toks
+    joined = _SEP.join(texts)
+    if _SEP in joined and joined.count(_SEP) != max(0, len(texts) - 1):
+        joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
+    if not normalised:
+        joined = unicodedata.normalize("NFKC", joined).casefold()
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    size = len(codes)
+    cls, nonalpha = _classes(codes)
+    if size:
+        # a '.' between digits joins a number (3.5), once per number: in 1.2.3 only the first
+        dots = np.flatnonzero(codes[1:-1] == 46) + 1 if size > 2 else np.zeros(0, dtype=np.int64)
+        dots = dots[(cls[dots - 1] == 2) & (cls[dots + 1] == 2)]
+        if len(dots):
+            digits_before = np.concatenate(([0], np.cumsum(cls == 2)))
+            linked = np.zeros(len(dots), dtype=bool)
+            gap = dots[1:] - dots[:-1] - 1
+            linked[1:] = (digits_before[dots[1:]] - digits_before[dots[:-1] + 1]) == gap
+            idx = np.arange(len(dots))
+            first = np.maximum.accumulate(np.where(linked, 0, idx))
+            dots = dots[(idx - first) % 2 == 0]
+            cls[dots] = 2
+            nonalpha[dots] = True
+    # token starts: a non-separator whose class differs from the previous character's
+    prev = np.empty(size, dtype=cls.dtype)
+    if size:
+        prev[0] = 0
+        prev[1:] = cls[:-1]
+    is_start = (cls != 0) & (cls != prev)
+    nxt = np.empty(size, dtype=cls.dtype)
+    if size:
+        nxt[-1] = 0
+        nxt[:-1] = cls[1:]
+    is_end = (cls != 0) & (cls != nxt)
+    starts = np.flatnonzero(is_start)
+    ends = np.flatnonzero(is_end) + 1
+    # rows: token counts between the separators
+    seps = np.flatnonzero(codes == 0) if len(texts) > 1 else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    if len(texts):
+        offsets[1:-1] = np.searchsorted(starts, seps)
+        offsets[-1] = len(starts)
+    # token hash: sum c[k] * B**(k - start) over its characters, plus its length, mixed
+    if len(starts):
+        powers = _powers(_CHAR_BASE, size)
+        prefix = np.zeros(size + 1, dtype=np.uint64)
+        np.cumsum(codes.astype(np.uint64) * powers, out=prefix[1:])
+        inverse = _powers(_CHAR_BASE_INVERSE, size)
+        h = (prefix[ends] - prefix[starts]) * inverse[starts] + (ends - starts).astype(np.uint64)
+        hashes = _mix(h)
+        nonalpha_before = np.concatenate(([0], np.cumsum(nonalpha)))
+        is_number = (nonalpha_before[ends] - nonalpha_before[starts]) > 0
+    else:
+        hashes, is_number = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool)
+    return Tokens(hashes, is_number, offsets), TokenText(joined, starts, ends, offsets)
 
 
 def _powers(base: np.uint64, count: int) -> np.ndarray:
-    out = np.full(count, base, dtype=np.uint64)
-    out[0] = 1
-    return np.cumprod(out, dtype=np.uint64)  # wraps modulo 2**64, as intended
+    if count <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    cached = _POWERS.get(int(base))
+    if cached is None or len(cached) < count:
+        out = np.full(max(count, 1 << 16), base, dtype=np.uint64)
+        out[0] = 1
+        cached = _POWERS[int(base)] = np.cumprod(out, dtype=np.uint64)  # wraps modulo 2**64, as intended
+    return cached[:count]
+
+
+_POWERS: dict[int, np.ndarray] = {}
 
 
 def window_hashes(tokens: Tokens, n: int, *, masked: bool = False,
@@ -191,19 +304,39 @@ def window_hashes(tokens: Tokens, n: int, *, masked: bool = False,
 @dataclass
 class ContaminationHit:
     item: int  # index into BenchmarkIndex.items
-    ngram: str  # the matched words as they appear in the row
     kind: str  # "ngram", "ngram-numbers" or "contained"
-    ngrams: list[str] = field(default_factory=list)  # every distinct matched window, in order found
-    covered: set[int] = field(default_factory=set)  # row word positions inside matched windows
     coverage: float = 0.0  # share of the item's words the matched windows cover (1.0: a whole copy)
+    # where the matched windows are in the row, for the words reported (sliced on demand)
+    _text: TokenText | None = field(default=None, repr=False)
+    _row: int = field(default=0, repr=False)
+    _windows: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (start, length)
+
+    @functools.cached_property
+    def ngrams(self) -> list[str]:
+        """Every distinct matched window as words of the row, in order found (at most 20)."""
+        out: list[str] = []
+        words = self._text.words(self._row) if self._text is not None else []
+        for start, length in self._windows:
+            text = " ".join(words[start:start + length])
+            if text not in out:
+                out.append(text)
+                if len(out) >= 20:
+                    break
+        return out
+
+    @property
+    def ngram(self) -> str:
+        """The first matched window."""
+        found = self.ngrams
+        return found[0] if found else ""
 
 
 class BenchmarkIndex:
     """Hashed n-grams of every benchmark item, built once, looked up by every row batch.
 
     Each table is three sorted parallel arrays: window hash, item, start of the window in
-    the item; so a hit is confirmed by comparing the row's words with the item's words at
-    that one place.
+    the item; so a hit is confirmed by comparing the row's tokens with the item's tokens at
+    that one place (so two windows whose 64-bit hashes collide never match).
     """
 
     def __init__(self, items: Sequence[tuple[str, str, str]], n: int = 13, number_variants: bool = True,
@@ -219,8 +352,9 @@ class BenchmarkIndex:
         self.number_variants = number_variants
         self.min_words = math.ceil(n / 2)
         self.items = list(items)
-        tokens, self.item_words = tokenize([text for _b, _i, text in self.items])
-        self.item_masked = [_masked_words(ws) for ws in self.item_words]
+        tokens, self.item_text = tokenize([text for _b, _i, text in self.items])
+        self.item_tokens = tokens
+        self.item_lengths = tokens.lengths
         owner = np.repeat(np.arange(len(self.items), dtype=np.int64), tokens.lengths)
         first = tokens.offsets[:-1]
         # (table, masked view, window length or 0 for "the item's own length", kind)
@@ -262,7 +396,9 @@ class BenchmarkIndex:
             if len(self.boilerplate) >= 12:
                 break
             item, pos = int(items[w]), int(starts[w] - first[items[w]])
-            words = (self.item_masked if masked else self.item_words)[item][pos:pos + self.n]
+            words = self.item_text.words(item, pos, pos + self.n)
+            if masked:
+                words = _masked_words(words)
             key = " ".join(words)
             if key not in self.boilerplate:
                 self.boilerplate[key] = int(counts[np.searchsorted(keys, hashes[w:w + 1].view(np.int64))[0]])
@@ -279,14 +415,21 @@ class BenchmarkIndex:
     def size(self) -> int:
         return sum(len(table[0]) for table, _m, _l, _k in self.tables)
 
-    def match(self, tokens: Tokens, words: list[list[str]]) -> dict[int, list[ContaminationHit]]:
+    def match(self, tokens: Tokens, text: TokenText | None = None) -> dict[int, list[ContaminationHit]]:
         """For every row of the batch that overlaps a benchmark item: the confirmed hits
-        (first the item with the smallest index), each checked word by word."""
-        out: dict[int, dict[int, ContaminationHit]] = {}
-        row_of = np.repeat(np.arange(len(tokens)), tokens.lengths)
+        (first the item with the smallest index), each checked token by token.
+
+        All in arrays: every window of the batch is looked up in every table at once, hits
+        are confirmed by comparing the token hashes of the two windows, and per (row, item)
+        pair the covered row positions and the number-masked runs are counted with sorts,
+        so a batch costs the same few numpy passes however many rows it has.
+        """
+        n_items = max(1, len(self.items))
+        row_of = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths)
         row_start = tokens.offsets[:-1]
-        masked_rows: dict[int, list[str]] = {}
-        for (keys, owners, positions), masked, length, kind in self.tables:
+        item_first = self.item_tokens.offsets[:-1]
+        parts = []  # per table: (pair key, row start s, window length, table order, masked)
+        for order, ((keys, owners, positions), masked, length, kind) in enumerate(self.tables):
             if not len(keys):
                 continue
             h, starts = window_hashes(tokens, length, masked=masked,
@@ -300,58 +443,130 @@ class BenchmarkIndex:
             if not len(hit):
                 continue
             hi = np.searchsorted(keys, h[hit], side="right")
-            for w, a, b in zip(hit.tolist(), lo.tolist(), hi.tolist()):
-                row = int(row_of[starts[w]])
-                s = int(starts[w] - row_start[row])
-                mine = words[row]
-                found = out.setdefault(row, {})
-                for item, pos in zip(owners[a:b].tolist(), positions[a:b].tolist()):
-                    if item in found:
-                        seen = found[item]
-                        if masked or mine[s:s + length] == self.item_words[item][pos:pos + length]:
-                            seen.covered.update(range(s, s + length))
-                            text = " ".join(mine[s:s + length])
-                            if len(seen.ngrams) < 20 and text not in seen.ngrams:
-                                seen.ngrams.append(text)
-                        continue
-                    if masked:
-                        mine_masked = masked_rows.get(row)
-                        if mine_masked is None:
-                            mine_masked = masked_rows[row] = _masked_words(mine)
-                        theirs = self.item_masked[item]
-                        ok = (_run(mine_masked, s, theirs, pos, length)
-                              >= NUMBER_VARIANT_COVER * len(theirs))
-                    else:
-                        ok = mine[s:s + length] == self.item_words[item][pos:pos + length]
-                    if ok:
-                        text = " ".join(mine[s:s + length])
-                        found[item] = ContaminationHit(item, text, kind, [text], set(range(s, s + length)))
-        for found in out.values():
-            for hit in found.values():
-                hit.coverage = min(1.0, len(hit.covered) / max(1, len(self.item_words[hit.item])))
-        hits = {row: sorted(found.values(), key=lambda hit: hit.item) for row, found in out.items() if found}
+            # one entry per (window, item entry of its key)
+            count = hi - lo
+            win = np.repeat(hit, count)
+            entry = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+            item = owners[entry].astype(np.int64)
+            pos = positions[entry].astype(np.int64)
+            start = starts[win]
+            # confirm: the two windows' tokens are equal (number-masked ones for the masked table)
+            mine_values = tokens.masked if masked else tokens.hashes
+            theirs_values = self.item_tokens.masked if masked else self.item_tokens.hashes
+            ok = np.ones(len(win), dtype=bool)
+            for j in range(length):
+                ok &= mine_values[start + j] == theirs_values[item_first[item] + pos + j]
+            start, item, pos = start[ok], item[ok], pos[ok]
+            row = row_of[start]
+            parts.append((row * n_items + item, start - row_start[row], pos, length, order, masked))
+        if not parts:
+            return {}
+        pair = np.concatenate([p[0] for p in parts])
+        s = np.concatenate([p[1] for p in parts])
+        pos = np.concatenate([p[2] for p in parts])
+        length = np.concatenate([np.full(len(p[0]), p[3], dtype=np.int64) for p in parts])
+        table = np.concatenate([np.full(len(p[0]), p[4], dtype=np.int64) for p in parts])
+        masked = np.concatenate([np.full(len(p[0]), p[5], dtype=bool) for p in parts])
+        # which pairs count: any plain (or whole-item) hit; a masked hit only when its run of
+        # equal masked tokens covers NUMBER_VARIANT_COVER of the item (a copy with changed
+        # numbers, not a phrase two problems of one template share)
+        accepted = np.unique(pair[~masked])
+        if masked.any():
+            accepted = np.union1d(accepted, self._number_variant_pairs(
+                tokens, pair[masked], s[masked], pos[masked], n_items))
+        keep = np.isin(pair, accepted)
+        pair, s, length, table = pair[keep], s[keep], length[keep], table[keep]
+        if not len(pair):
+            return {}
+        # coverage: the union of the pair's windows [s, s + length) over the item's length,
+        # from the windows sorted by start and the running maximum of their ends
+        order = np.lexsort((s, pair))
+        ps, ss, ls = pair[order], s[order], length[order]
+        group = np.cumsum(np.concatenate(([True], ps[1:] != ps[:-1]))) - 1
+        span = int((ss + ls).max()) + 1
+        start_g, end_g = ss + group * span, ss + ls + group * span
+        reach = np.maximum.accumulate(end_g)
+        before = np.concatenate(([-1], reach[:-1]))
+        first = np.concatenate(([True], ps[1:] != ps[:-1]))
+        before[first] = -1
+        gain = end_g - np.maximum(start_g, before)
+        covered = np.add.reduceat(np.maximum(gain, 0), np.flatnonzero(first))
+        # the kind of a pair: that of its first table with a hit; windows in (table, start) order
+        order = np.lexsort((s, table, pair))
+        pair, s, length, table = pair[order], s[order], length[order], table[order]
+        bounds = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1])))
+        ends = np.concatenate((bounds[1:], [len(pair)]))
+        hits: dict[int, list[ContaminationHit]] = {}
+        for p, b, e, c in zip(pair[bounds].tolist(), bounds.tolist(), ends.tolist(), covered.tolist()):
+            row, item = divmod(p, n_items)
+            kind = self.tables[int(table[b])][3]
+            coverage = min(1.0, c / max(1, int(self.item_lengths[item])))
+            windows = list(zip(s[b:e].tolist(), length[b:e].tolist()))
+            hits.setdefault(row, []).append(ContaminationHit(item, kind, coverage, text, row, windows))
         for found in hits.values():
             self.matched_items.update(hit.item for hit in found)
         return hits
 
 
+    def _number_variant_pairs(self, tokens: Tokens, pair: np.ndarray, s: np.ndarray, pos: np.ndarray,
+                              n_items: int) -> np.ndarray:
+        """The (row, item) pairs whose number-masked hits lie in one run of equal masked
+        tokens covering NUMBER_VARIANT_COVER of the item: a copy with its numbers changed,
+        not a phrase two problems of one template share.
+
+        Hits of a pair on one diagonal (same offset between row and item) that overlap or
+        touch are one run; each run is then extended token by token both ways (in blocks,
+        for all runs at once) past windows the number filter left out, so a run through a
+        matrix of numbers is measured whole.
+        """
+        n = self.n
+        diagonal = s - pos
+        order = np.lexsort((s, diagonal, pair))
+        pair, s, diagonal = pair[order], s[order], diagonal[order]
+        new_run = np.ones(len(pair), dtype=bool)
+        new_run[1:] = (pair[1:] != pair[:-1]) | (diagonal[1:] != diagonal[:-1]) | (s[1:] - s[:-1] > n)
+        heads = np.flatnonzero(new_run)
+        run_pair, first = pair[heads], s[heads]
+        last = np.maximum.reduceat(s, heads)
+        row, item = run_pair // n_items, run_pair % n_items
+        d = diagonal[heads]
+        mine, theirs = tokens.masked, self.item_tokens.masked
+        row_lo, row_hi = tokens.offsets[row], tokens.offsets[row + 1]
+        item_lo = self.item_tokens.offsets[item]
+        item_hi = self.item_tokens.offsets[item + 1]
+        # absolute token index in the batch of row position p: row_lo + p; in the items: item_lo + p - d
+        right = _extend(mine, theirs, row_lo + last + n, item_lo + last + n - d,
+                        np.minimum(row_hi - (row_lo + last + n), item_hi - (item_lo + last + n - d)), 1)
+        left = _extend(mine, theirs, row_lo + first - 1, item_lo + first - d - 1,
+                       np.minimum(first, first - d), -1)
+        run_len = left + (last - first + n) + right
+        need = NUMBER_VARIANT_COVER * self.item_lengths[item]
+        return np.unique(run_pair[run_len >= need])
+
+
+def _extend(mine: np.ndarray, theirs: np.ndarray, a: np.ndarray, b: np.ndarray, limit: np.ndarray,
+            step: int, block: int = 32) -> np.ndarray:
+    """How many tokens stay equal from mine[a], theirs[b] onward in direction `step`, at most
+    `limit` each: compared `block` at a time, only for the runs still equal."""
+    out = np.zeros(len(a), dtype=np.int64)
+    limit = np.maximum(limit, 0)
+    active = np.flatnonzero(limit > 0)
+    offsets = np.arange(block, dtype=np.int64) * step
+    while len(active):
+        ia = a[active, None] + out[active, None] * step + offsets
+        ib = b[active, None] + out[active, None] * step + offsets
+        inside = np.arange(block)[None, :] < (limit[active] - out[active])[:, None]
+        ia = np.clip(ia, 0, len(mine) - 1)
+        ib = np.clip(ib, 0, len(theirs) - 1)
+        equal = (mine[ia] == theirs[ib]) & inside
+        steps = np.where(equal.all(axis=1), block, np.argmin(equal, axis=1))
+        out[active] += steps
+        active = active[(steps == block) & (out[active] < limit[active])]
+    return out
+
+
 def _masked_words(words: list[str]) -> list[str]:
     return [w if w.isalpha() else "#" for w in words]
-
-
-def _run(mine: list[str], start: int, theirs: list[str], pos: int, n: int) -> int:
-    """Length of the run of equal tokens through mine[start:start+n] == theirs[pos:pos+n]
-    (0 if those windows differ)."""
-    if mine[start:start + n] != theirs[pos:pos + n]:
-        return 0
-    left = 0
-    while start - left > 0 and pos - left > 0 and mine[start - left - 1] == theirs[pos - left - 1]:
-        left += 1
-    right = 0
-    while (start + n + right < len(mine) and pos + n + right < len(theirs)
-           and mine[start + n + right] == theirs[pos + n + right]):
-        right += 1
-    return left + n + right
 
 
 # --- MinHash -------------------------------------------------------------------------------

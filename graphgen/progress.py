@@ -79,8 +79,18 @@ class Progress:
 
     def update(self, *, ok: bool, cached: bool = False, tokens: int = 0, cost: float = 0.0, n: int = 1) -> None:
         """Count `n` finished units here (for work not counted by an LLM client), and redraw."""
-        for _ in range(n):
-            self.tally.record(LLMUsage(prompt_tokens=tokens, cost_usd=cost, cached=cached), ok)
+        if n <= 0:
+            return
+        # one usage record for the n units: a stage counting 100,000 rows in batches must
+        # not build 100,000 pydantic records
+        self.tally.record(LLMUsage(prompt_tokens=tokens * n, cost_usd=cost * n, cached=cached), ok)
+        if n > 1:
+            if ok:
+                self.tally.ok += n - 1
+            else:
+                self.tally.failed += n - 1
+            if cached:
+                self.tally.cached += n - 1
         self.tick()
 
     def tick(self) -> None:

@@ -59,6 +59,15 @@ def _change_words(text: str, rng: random.Random, vocab: list[str]) -> str:
     return " ".join(parts)
 
 
+def _jaccard(a: str, b: str) -> float:
+    """True Jaccard of the word 1..2-gram shingle sets the filter's MinHash estimates."""
+    def shingles(text: str) -> set:
+        w = neardup.words(text)
+        return {tuple(w[i:i + k]) for k in (1, 2) for i in range(len(w) - k + 1)}
+    x, y = shingles(a), shingles(b)
+    return len(x & y) / max(1, len(x | y))
+
+
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena"]
 THINGS = ["apples", "marbles", "stickers", "pencils", "books", "coins", "shells", "cards", "stamps", "cookies"]
 VERBS = ["finds", "buys", "is given", "wins", "collects", "bakes"]
@@ -103,7 +112,11 @@ def planted(tmp_path_factory):
     long_enough = [i for i in originals[150:] if len(neardup.words(seeds[i])) >= 25][:150]
     for i in long_enough:
         first = add(seeds[i], None)
-        near_of[add(_change_words(seeds[i], rng, vocab), "near_duplicate")] = first
+        near = _change_words(seeds[i], rng, vocab)
+        # a copy the filter must remove is one clearly above the 0.8 threshold (true shingle
+        # Jaccard >= 0.85): at 0.78-0.84 the 128-value MinHash estimate falls on either side
+        # by chance (its standard error is ~0.035), so such copies test the hash, not the filter
+        near_of[add(near, "near_duplicate" if _jaccard(near, seeds[i]) >= 0.85 else None)] = first
     bench_of = {}
     for name in BENCHMARKS:
         items = [_bench_question(r) for r in _jsonl(BENCH_DIR / f"{name}.jsonl")]

@@ -347,6 +347,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
 
         def flush() -> None:
             _process_batch(batch, state, index, opts, bands_n, rows_per_band, timings)
+            progress.update(ok=True, n=len(batch))  # once per batch: no per-row work
             batch.clear()
 
         for item in reader:
@@ -363,7 +364,6 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             state.kinds.append("seed" if inputs.seeds else str(item.row.get("kind") or "row"))
             state.lineage.append(_lineage(item.row))
             batch.append(item)
-            progress.update(ok=True)
             if len(batch) >= opts.batch_rows:
                 state.ids.extend(_row_id(r) for r in batch)
                 flush()
@@ -443,8 +443,9 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
         state.texts_for_semantic.extend(questions)
 
     t = time.monotonic()
-    normalised = [normalise_question(q) for q in questions]
-    tokens, words = neardup.tokenize(normalised, normalised=True)
+    # the tokeniser normalises the whole batch in one call; the per-row normalised text is
+    # only needed for the exact-duplicate hash
+    tokens, words = neardup.tokenize(questions)
     if index is not None:
         fields = [("question", tokens, words)]
         if opts.solutions:
@@ -473,7 +474,11 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
     timings["decontamination"] += time.monotonic() - t
 
     t = time.monotonic()
-    state.exact.append(np.fromiter(map(_exact_hash, normalised), dtype=np.uint64, count=len(questions)))
+    if opts.exact:
+        state.exact.append(np.fromiter((_exact_hash(normalise_question(q)) for q in questions), dtype=np.uint64,
+                                       count=len(questions)))
+    else:
+        state.exact.append(np.zeros(len(questions), dtype=np.uint64))
     timings["exact_hash"] += time.monotonic() - t
     if opts.near:
         t = time.monotonic()
