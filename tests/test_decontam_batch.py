@@ -17,7 +17,7 @@ import sys
 from clirun import REPO, SHARED
 from graphgen import neardup
 from graphgen.config import FilterSettings
-from graphgen.filter import load_benchmarks
+from graphgen.readers.benchmarks import load_benchmarks
 
 BENCH_DIR = SHARED / "data" / "benchmarks"
 SEEDS_DIR = SHARED / "data" / "seeds"
