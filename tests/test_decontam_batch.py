@@ -151,3 +151,22 @@ def test_filter_imports_no_llm_client(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_saved_index_matches_as_the_built_one(tmp_path):
+    items = _items()[::5]
+    rows = [text for _b, _i, text in items[:60]] + _training(40)
+    built = neardup.BenchmarkIndex.cached(items, tmp_path, n=13, number_variants=True, boilerplate_items=0)
+    assert len(list(tmp_path.glob("benchmark-index-*.npz"))) == 1
+    loaded = neardup.BenchmarkIndex.cached(items, tmp_path, n=13, number_variants=True, boilerplate_items=0)
+    other = neardup.BenchmarkIndex.cached(items, tmp_path, n=10, number_variants=True, boilerplate_items=0)
+    assert len(list(tmp_path.glob("benchmark-index-*.npz"))) == 2  # other options, another file
+    tokens, text = neardup.tokenize(rows)
+
+    def decided(index):
+        return {r: [(h.item, h.kind, round(h.coverage, 6), h.ngrams) for h in hits]
+                for r, hits in index.match(tokens, text).items()}
+
+    assert decided(loaded) == decided(built)
+    assert len(decided(built)) >= 60
+    assert decided(other) != decided(built)

@@ -322,8 +322,9 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
 
     t = time.monotonic()
     items, summaries = load_benchmarks(opts) if opts.benchmarks else ([], [])
-    index = neardup.BenchmarkIndex(items, n=opts.ngram, number_variants=opts.number_variants,
-                                   boilerplate_items=opts.boilerplate_items) if items else None
+    index = neardup.BenchmarkIndex.cached(items, neardup.index_cache_dir(), n=opts.ngram,
+                                          number_variants=opts.number_variants,
+                                          boilerplate_items=opts.boilerplate_items) if items else None
     timings["benchmark_index"] += time.monotonic() - t
     if not items:
         report.notes.append("no benchmarks given: decontamination skipped (pass --benchmarks or list them in graphgen.toml)")
