@@ -58,6 +58,25 @@ def llm_options(f):
     return f
 
 
+def judge_options(gate: str):
+    """--judge MODE / --judge-model: the model judge behind this command's rule gate ([judge] <gate>)."""
+    def wrap(f):
+        for decorator in reversed([
+            click.option("--judge", "judge_mode", type=click.Choice(["off", "fallback", "always"]),
+                         help=f"model judge behind the rule: off, fallback (only where the rule says no or cannot "
+                              f"decide) or always [settings: [judge] {gate}; default off]"),
+            click.option("--judge-model", help="judge model on the same endpoint [env GRAPHGEN_JUDGE_MODEL; default: --model]"),
+        ]):
+            f = decorator(f)
+        return f
+    return wrap
+
+
+def judge_section(gate: str, judge_mode: str | None, judge_model: str | None) -> dict[str, Any]:
+    """The `judge` settings section the --judge / --judge-model flags ask for."""
+    return {"judge": {gate: judge_mode, "model": judge_model}}
+
+
 def engine_options(f):
     """--ray [ADDRESS] / --batch: where the LLM jobs run (default: this process)."""
     for decorator in reversed([

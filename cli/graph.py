@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from graphgen_cli.common import echo_json, echo_report, friendly_errors, open_graph_store, settings_from, store_options
+from graphgen_cli.common import (echo_json, echo_report, friendly_errors, judge_options, judge_section, llm_options,
+                                 open_graph_store, settings_from, store_options)
 
 
 @click.group()
@@ -148,30 +149,43 @@ def pull(ctx, **opts):
 @click.option("--min-cosine", type=float, help="embedding cosine names with similar words need [default 0.8]")
 @click.option("--word-ratio", type=float, help="spelling similarity (0-1) each differing word needs [default 0.7]")
 @click.option("--embeddings-cache", help="embedding cache file, or 'off' [default ./graphgen-embeddings.db]")
+@click.option("--judge-min-cosine", type=float, help="embedding cosine a pair needs to go to the judge [default 0.6]")
+@click.option("--dry-run", is_flag=True, help="say how many pairs the judge would be asked about, and the cost; write nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@judge_options("concepts")
+@llm_options
 @store_options
 @click.pass_context
 @friendly_errors
-def canonicalize(ctx, output, apply_file, min_cosine, word_ratio, embeddings_cache, as_json, **opts):
+def canonicalize(ctx, output, apply_file, min_cosine, word_ratio, embeddings_cache, judge_min_cosine, dry_run,
+                 as_json, judge_mode, judge_model, **opts):
     """Merge near-duplicate concepts: propose merges into a review file, or --apply one.
 
     Names of one kind merge when they have the same words ("Applying the Pythagorean
     theorem"), similarly spelled words and close embeddings ("Pythagoras' theorem"), or one
-    is the other's acronym ("GCD"). Extractions keep the names as written; the stored map
-    is applied whenever the graph is built. Undo a merge by deleting its line and applying
-    the file again.
+    is the other's acronym ("GCD"). Opposites never merge (like/unlike, increasing/decreasing,
+    non-/un-/in- prefixes, different numbers), judge or not. With --judge, a model is asked
+    "same concept?" about close pairs the rules refuse (fallback) or about every close pair
+    (always); the review file shows its reason. Extractions keep the names as written; the
+    stored map is applied whenever the graph is built. Undo a merge by deleting its line and
+    applying the file again.
 
     \b
     Examples:
       graphgen graph canonicalize -o merges.tsv
+      graphgen graph canonicalize -o merges.tsv --judge fallback --dry-run
+      graphgen graph canonicalize -o merges.tsv --judge fallback --judge-model gpt-4o
       graphgen graph canonicalize --apply merges.tsv
     """
     from graphgen.stages import canonicalize as stage
 
     sections = {"canonicalize": {"min_cosine": min_cosine, "word_ratio": word_ratio,
-                                 "embeddings_cache": embeddings_cache}}  # "off" disables it (config)
+                                 "embeddings_cache": embeddings_cache},  # "off" disables it (config)
+                **judge_section("concepts", judge_mode, judge_model)}
+    sections["judge"]["min_cosine"] = judge_min_cosine
     settings = settings_from(ctx, sections=sections, **opts)
-    inputs = stage.CanonicalizeInputs(review=Path(output), apply=Path(apply_file) if apply_file else None)
+    inputs = stage.CanonicalizeInputs(review=Path(output), apply=Path(apply_file) if apply_file else None,
+                                      dry_run=dry_run, quiet=bool(opts.get("quiet")))
     with open_graph_store(settings) as store:
         report = stage.run(settings, store, inputs)
     echo_report(report, as_json)

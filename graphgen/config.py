@@ -158,6 +158,23 @@ class SolveSettings(BaseModel):
     isolation: Literal["auto", "bwrap", "process"] = "auto"
 
 
+class JudgeSettings(BaseModel):
+    """`[judge]`: the model judge behind the rule gates (graphgen.judge). One mode per gate:
+    `off` (the rule alone), `fallback` (the judge only where the rule says no or cannot
+    decide), `always` (the judge on every candidate the rule guards let through)."""
+
+    model: str | None = Field(None, description="judge model (default: the run's [llm] model)")
+    max_tokens: int = Field(256, ge=16, description="reply budget of one judgement (a short reason and a yes/no)")
+    concepts: Literal["off", "fallback", "always"] = Field("off", description="graph canonicalize: same concept?")
+    answers: Literal["off", "fallback", "always"] = Field("off", description="solve / variants: is the path's answer the gold's?")
+    contamination: Literal["off", "fallback", "always"] = Field(
+        "off", description="filter: is a row the same problem as its nearest benchmark items? (fallback = always here: "
+        "the n-gram rule has already removed what it can)")
+    min_cosine: float = Field(0.6, ge=-1, le=1, description="canonicalize: embedding cosine a pair needs to be judged")
+    contamination_top_k: int = Field(3, ge=1, description="filter: nearest benchmark items judged per row")
+    contamination_floor: float = Field(0.75, ge=-1, le=1, description="filter: cosine a benchmark neighbour needs to be judged")
+
+
 class FilterSettings(BaseModel):
     """`graphgen filter`: dedup and benchmark decontamination (graphgen.stages.filter)."""
 
@@ -382,6 +399,7 @@ class Settings(BaseModel):
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     canonicalize: CanonicalizeSettings = Field(default_factory=CanonicalizeSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
@@ -413,6 +431,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "GRAPHGEN_EMBEDDING_MODEL": ("embedding", "model"),
     "GRAPHGEN_EMBEDDING_PROVIDER": ("embedding", "provider"),
     "GRAPHGEN_ENGINE": ("engine", "kind"),
+    "GRAPHGEN_JUDGE_MODEL": ("judge", "model"),
     "GRAPHGEN_EMBEDDING_DEVICE": ("embedding", "device"),
 }
 

@@ -23,6 +23,7 @@ SCHEMAS: dict[str, str] = {
     "variant_rewrite": "graphgen.stages.variants:VariantRewrite",
     "cot_solution": "graphgen.records:CotSolution",
     "program_solution": "graphgen.records:ProgramSolution",
+    "judge_reply": "graphgen.judge:JudgeReply",
     # record files
     "seed_question": "graphgen.records:SeedQuestion",
     "extraction_record": "graphgen.records:Extraction",

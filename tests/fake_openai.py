@@ -12,6 +12,10 @@ Endpoints
       "1 apples" -> "1 apple" and "a 8" -> "an 8";
     * solve paths (a `graphgen solve` prompt: "independent attempt N"): a prose solution or
       a program, right or wrong as scripted in the question (see `solve_path_for`);
+    * judge prompts (graphgen.judge: "Task: same_concept|answer_match|same_problem" and two
+      items in <<<...>>>): "yes" exactly for the pairs of the truth table set with
+      /_config {"judge": {task: [[a, b], ...]}}, else "no" (`judge_for`; /_stats
+      "judge_calls" counts them per task);
     * generated_qa (schema name "generated_qa", or anything else): a question/solution/answer
       built from the prompt text.
   Usage numbers are approximate real ones (tokens = chars / 4).
@@ -331,6 +335,32 @@ def embedding_for(text: str, dim: int) -> list[float]:
 
 # Local servers the fake can play (POST /_config {"server": ...}), and where each takes a
 # schema in json_object mode; unconstrained, their "small model" replies miss the schema.
+# Judge prompts (graphgen.judge): "Task: <task>" and two items in <<<...>>>. The reply is
+# "yes" exactly when the unordered pair is in the truth table set by /_config {"judge":
+# {task: [[first, second], ...]}} (texts compared stripped and case-folded), else "no".
+JUDGE: dict[str, set] = {}
+JUDGE_CALLS: Counter = Counter()
+_JUDGE_TASK = re.compile(r"^Task: (same_concept|answer_match|same_problem)\s*$", re.MULTILINE)
+_JUDGE_ITEM = re.compile(r"<<<(.*?)>>>", re.DOTALL)
+
+
+def _judge_norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def judge_for(user_text: str) -> dict | None:
+    """The judge's reply to a judge prompt from the truth table, or None if it is not one."""
+    m = _JUDGE_TASK.search(user_text)
+    items = _JUDGE_ITEM.findall(user_text)
+    if not m or len(items) < 2:
+        return None
+    task = m.group(1)
+    JUDGE_CALLS[task] += 1
+    pair = frozenset((_judge_norm(items[-2]), _judge_norm(items[-1])))
+    same = pair in JUDGE.get(task, set())
+    return {"reason": f"truth table: {'same' if same else 'different'} ({task})", "verdict": "yes" if same else "no"}
+
+
 _LOCAL_SCHEMA_FIELD = {"llama.cpp": "response_format.schema", "vllm": "guided_json", "ollama": "format"}
 
 
@@ -354,6 +384,8 @@ class FakeOpenAI:
         self.generation += 1  # requests still sleeping from before a reset are not counted after it
         GSM8K_SOLUTIONS.clear()
         PLANT.clear()
+        JUDGE.clear()
+        JUDGE_CALLS.clear()
         self.latency = self.default_latency / 1000.0
         self.reject_json_schema = False
         self.server = "openai"
@@ -400,6 +432,10 @@ class FakeOpenAI:
             self.reject_batches = bool(body["reject_batches"])
         if "server" in body:
             self.server = str(body["server"])
+        if "judge" in body:
+            JUDGE.clear()
+            for task, pairs in (body["judge"] or {}).items():
+                JUDGE[task] = {frozenset((_judge_norm(a), _judge_norm(b))) for a, b in pairs}
         if "plant" in body:
             PLANT.clear()
             PLANT.update(body["plant"] or {})
@@ -417,6 +453,7 @@ class FakeOpenAI:
                 "response_formats": dict(self.formats),
                 "schema_fields": dict(self.schema_fields),
                 "pending_faults": len(self.faults),
+                "judge_calls": dict(JUDGE_CALLS),
                 "batches_created": len(self.batches),
                 "batch_requests": sum(b["request_counts"]["total"] for b in self.batches.values()),
             }),
@@ -482,7 +519,11 @@ class FakeOpenAI:
         if sent_schema is not None and "topics" in (sent_schema.get("properties") or {}):
             schema_name = "extraction"
         free_text = None  # solve_*_v2 prompts ask for plain text: reply with the text itself
-        if "independent attempt" in first_user and '{"program"' in first_user:
+        judged = judge_for(first_user) if "Task: " in first_user else None
+        if judged is not None:
+            obj = judged
+            bad = {"verdict": "maybe"}
+        elif "independent attempt" in first_user and '{"program"' in first_user:
             obj = solve_path_for(first_user, "code")
             bad = {"program": 7}
         elif "independent attempt" in first_user and '{"solution"' in first_user:

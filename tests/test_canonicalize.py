@@ -85,7 +85,7 @@ def test_proposed_merges_are_exactly_the_expected_ones(proposed):
 def test_review_file_lines_carry_similarity_and_both_frequencies(proposed):
     _, review, _ = proposed
     text = review.read_text(encoding="utf-8")
-    assert "\nalias\tcanonical\tsimilarity\twords\talias_frequency\tcanonical_frequency\n" in text
+    assert "\nalias\tcanonical\tsimilarity\twords\talias_frequency\tcanonical_frequency\tjudge\n" in text
     freq = {f"{k}:{n}": f for k in ("topic", "kp") for n, f in FIXTURE[k]}
     rows = {r[0]: r for r in review_rows(review)}
     row = rows["topic:Pythagoras' theorem"]
