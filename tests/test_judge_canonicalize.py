@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from clirun import cli_env, graphgen
 
-from graphgen import canonicalize as stage
+from graphgen.stages import canonicalize as stage
 from graphgen.config import Settings
 from graphgen.graph import rebuild
 from graphgen.normalize import concept_id
