@@ -18,13 +18,14 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.option("--include-failed", is_flag=True, default=None, help="also export rows whose generation failed")
 @click.option("--include-all", is_flag=True, default=None, help="also rows a gate left out (unverified, duplicates, contaminated, ...), each with its status in metadata")
 @click.option("--verified-only", is_flag=True, help="require solve's verdicts even where none exist for these rows (fails when there are none); verification applies by default whenever solve has run")
+@click.option("--verified-by", type=click.Choice(["rule", "judge", "both", "any"]), help="which verdict makes a row verified: the rule's (math-verify / vote), the judge's (solve --judge), both or any [default rule]")
 @click.option("--paths", "paths_file", type=click.Path(exists=True, dir_okay=False), help="solve's paths.jsonl: one training row per kept path")
 @click.option("--verdicts", "verdicts_file", type=click.Path(exists=True, dir_okay=False), help="solve's verdicts.jsonl [default: next to --paths; else the store's verdicts]")
 @store_options
 @click.pass_context
 @friendly_errors
-def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, include_all, verified_only, paths_file,
-           verdicts_file, **opts):
+def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, include_all, verified_only, verified_by,
+           paths_file, verdicts_file, **opts):
     """Export generated rows from INPUTS (generate outputs, e.g. shards) or, with no
     INPUTS, every generated row in the store. Rows are merged by id: no duplicates.
 
@@ -39,11 +40,12 @@ def export(ctx, inputs, output, fmt, layout, system_prompt, include_failed, incl
       graphgen export -o train_hf --format hf --layout sharegpt
       graphgen export generated.jsonl --verified-only --verdicts solved/verdicts.jsonl -o train.jsonl
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
+      graphgen export --paths solved/paths.jsonl --verified-by any -o train_paths.jsonl
     """
     from graphgen.stages import export as stage
 
     section = {"format": fmt, "layout": layout, "system_prompt": system_prompt, "include_failed": include_failed,
-               "include_all": include_all}
+               "include_all": include_all, "verified_by": verified_by}
     settings = settings_from(ctx, sections={"export": section}, **opts)
     request = stage.ExportInputs(inputs=[Path(p) for p in inputs], output=Path(output), verified_only=verified_only,
                                  paths=Path(paths_file) if paths_file else None,

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from graphgen.errors import one_line
-from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, llm_options, open_graph_store, settings_from,
-                                 store_options)
+from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, judge_options, judge_section,
+                                 llm_options, open_graph_store, settings_from, store_options)
 
 
 @click.command()
@@ -30,15 +30,20 @@ from graphgen_cli.common import (echo_json, echo_report, engine_options, friendl
 @click.option("--skip-invalid", is_flag=True, help="record bad input rows in failures.jsonl instead of stopping")
 @click.option("--dry-run", is_flag=True, help="count the paths still to sample and estimate tokens and cost; call no LLM")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
+@judge_options("answers")
 @store_options
 @llm_options
 @engine_options
 @click.pass_context
 @friendly_errors
 def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement, difficulty_aware, max_paths,
-          answer_field, program_timeout, isolation, shard, limit, skip_invalid, dry_run, report_path, quiet, **opts):
+          answer_field, program_timeout, isolation, shard, limit, skip_invalid, dry_run, report_path, quiet,
+          judge_mode, judge_model, **opts):
     """Sample several reasoning paths per question (prose and/or Python programs), check
     them (gold answer, or majority vote), and keep the most diverse correct ones (MMOS).
+    With --judge fallback, a model judges each answer math-verify rejects or cannot parse
+    ("x = 3" for 3, "$1,000" for 1000); its verdict is stored beside the rule's and export
+    picks with --verified-by.
 
     INPUTS: seed files (JSONL/JSON/CSV/Parquet/HF dataset dir), `graphgen generate` outputs,
     or nothing with --from-store. Programs run in a sandbox, never in graphgen's process.
@@ -49,6 +54,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
       graphgen solve examples/seeds.jsonl -o solved --paths 4 --style both
       graphgen solve generated.jsonl -o solved-gen --style code --min-agreement 0.6
       graphgen solve examples/seeds.jsonl -o solved --dry-run
+      graphgen solve examples/seeds.jsonl -o solved --judge fallback --judge-model gpt-4o
       graphgen solve generated.jsonl -o solved-gen --ray        # sampling on the Ray cluster
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
     """
@@ -58,7 +64,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
     if not inputs and not from_store:
         raise click.UsageError("give question files, or --from-store")
     temperature = opts.pop("temperature", None)
-    settings = settings_from(ctx, **opts)
+    settings = settings_from(ctx, sections=judge_section("answers", judge_mode, judge_model), **opts)
     flags = {"paths": n_paths, "style": style, "keep": keep, "min_agreement": min_agreement,
              "difficulty_aware": difficulty_aware, "max_paths": max_paths, "answer_field": answer_field,
              "program_timeout_s": program_timeout, "isolation": isolation, "temperature": temperature}

@@ -332,6 +332,9 @@ class ExportSettings(BaseModel):
     include_failed: bool = Field(False, description="also export rows whose generation failed")
     include_all: bool = Field(False, description="also export rows a gate left out (unverified, duplicate, contaminated, ...), "
                               "each with its status in metadata")
+    verified_by: Literal["rule", "judge", "both", "any"] = Field(
+        "rule", description="which verdict makes a row verified (graphgen.status.is_verified): the rule's "
+        "(math-verify / vote), the judge's, both or any")
 
 
 class CanonicalizeSettings(BaseModel):

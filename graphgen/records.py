@@ -292,6 +292,7 @@ class SolvePath(BaseModel):
     answer: str | None = Field(None, description="extracted final answer")
     run: ProgramRun | None = Field(None, description="code paths: the sandbox run")
     correct: bool | None = Field(None, description="equivalent to the gold (or to the majority, without gold)")
+    judge: str | None = Field(None, description="the judge's verdict and reason on this path's answer, when asked")
 
 
 class JudgeVerdict(BaseModel):
@@ -301,6 +302,12 @@ class JudgeVerdict(BaseModel):
     model: str = ""
     prompt_version: str = ""
     reason: str = ""
+    mode: Literal["fallback", "always"] | None = Field(None, description="fallback: the rule's yes stands, the judge "
+                                                      "decides where the rule says no; always: the judge decides every path")
+    asked: int = Field(0, description="paths whose answer the judge was asked about")
+    accepted: int = Field(0, description="paths whose answer counts as the reference's under this verdict")
+    kept: list[str] = Field(default_factory=list, description="ids of the paths kept under the judge's verdict "
+                            "(the minimal optimal set of the accepted paths)")
 
 
 class SolveVerdict(BaseModel):

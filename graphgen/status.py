@@ -31,7 +31,7 @@ from typing import Literal
 
 from graphgen.records import FilterDecision, SolvePath, SolveVerdict
 
-__all__ = ["Policy", "LEFT_OUT", "verification", "is_verified", "rule_verdict", "path_is_clean",
+__all__ = ["Policy", "LEFT_OUT", "verification", "is_verified", "rule_verdict", "kept_paths", "path_is_clean",
            "marked_verified", "Gates", "left_out_line"]
 
 Policy = Literal["rule", "judge", "both", "any"]
@@ -106,10 +106,22 @@ def rule_verdict(*, gold: str | None, gold_problem: str | None, correct: int, ow
     return "verified", "vote", f"the row's answer {own_answer} has {majority_votes} of {total_votes} votes"
 
 
+def kept_paths(v: SolveVerdict, policy: Policy = "rule") -> set[str]:
+    """The ids of a question's kept paths under a policy: the rule's set, the judge's, both
+    (in each) or any (in either)."""
+    rule = set(v.kept)
+    judge = set(v.judge.kept) if v.judge is not None else set()
+    if policy == "rule":
+        return rule
+    if policy == "judge":
+        return judge
+    return rule & judge if policy == "both" else rule | judge
+
+
 def path_is_clean(path: SolvePath, verdict: SolveVerdict | None, policy: Policy = "rule") -> bool:
     """A path for training: its question is verified and solve kept the path (it agrees with
     the gold, or with the row's own answer)."""
-    return is_verified(verdict, policy) and verdict is not None and path.id in verdict.kept
+    return is_verified(verdict, policy) and verdict is not None and path.id in kept_paths(verdict, policy)
 
 
 def marked_verified(row: dict, *fields: str) -> bool:
@@ -170,7 +182,7 @@ class Gates:
             return "not_solved"
         if not is_verified(v, self.policy):
             return verification(v) if verification(v) != "verified" else "unverified"
-        if path_id not in v.kept:
+        if path_id not in kept_paths(v, self.policy):
             return "path_not_kept"
         q = self.decisions.get(question_id)  # a removed question takes its paths with it
         if q is not None and q.decision != "kept":
@@ -182,6 +194,7 @@ class Gates:
         v = self.verdicts.get(verdict_id)
         d = self.decisions.get(decision_id)
         return {"verification": verification(v), "verified_by": v.verified_by if v else None,
+                "judge": v.judge.status if v is not None and v.judge is not None else None,
                 "filter": d.decision if d else None}
 
 

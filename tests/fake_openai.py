@@ -264,6 +264,8 @@ def _solve_script(question: str) -> tuple[str, dict[str, list[str]]]:
         fields = dict(part.strip().split("=", 1) for part in m.group(1).split(";") if "=" in part)
         answer = fields.get("answer", "0").strip()
         plan = {k: [e.strip() for e in fields.get(k, "R").split(",")] for k in ("cot", "code")}
+        if "say" in fields:  # every path states exactly this final answer (commas and all)
+            plan = {k: ["W" + fields["say"].strip()] for k in ("cot", "code")}
         return answer, plan
     g = _GEN_Q.search(question)
     if g:

@@ -101,6 +101,8 @@ class ExportMetadata(BaseModel):
     verification: Literal["verified", "unverified", "unverifiable"] | None = Field(
         None, description="solve's verdict on the row's question (graphgen.status); None: never solved")
     verified_by: Literal["gold", "vote"] | None = None
+    judge: Literal["verified", "unverified", "unverifiable"] | None = Field(
+        None, description="the answer judge's verdict on the row's question, beside the rule's (solve --judge); None: not judged")
     filter: str | None = Field(None, description="filter's decision: kept, duplicate, near_duplicate, contaminated, ...; None: not filtered")
     left_out: str | None = Field(None, description="--include-all: the gate that would have left the row out")
 
@@ -446,7 +448,9 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     elif not filtering:
         notes.append("filter: `graphgen filter` has not run on these rows (with this workspace); "
                      "no dedup or decontamination decisions applied")
-    gates = Gates(verdicts, decisions, verification=verification, filtering=filtering)
+    gates = Gates(verdicts, decisions, verification=verification, filtering=filtering, policy=cfg.verified_by)
+    if verification and cfg.verified_by != "rule" and not any(v.judge for v in verdicts.values()):
+        notes.append(f"--verified-by {cfg.verified_by}: no verdict carries a judge's (run solve with --judge)")
     left_out: Counter[str] = Counter()
     reasons: dict[str, str] = {}
 

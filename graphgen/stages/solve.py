@@ -25,7 +25,11 @@ removed, the most diverse few kept (the "minimal optimal set").
    then up to `keep` are chosen greedily, each maximising its summed edit distance
    (rapidfuzz Levenshtein) to the ones already kept. `difficulty_aware` samples more paths
    (up to `max_paths`) for questions that have fewer than `keep` distinct correct paths.
-Outputs in `out_dir`: paths.jsonl (kept paths), verdicts.jsonl (one row per question),
+6. Answer judge (`[judge] answers`, graphgen.judge): `fallback` asks a model about each path
+   whose answer the rule rejected or could not parse (question, gold or the row's own answer,
+   the path's answer); `always` about every answered path. Its verdict (`SolveVerdict.judge`,
+   with its own kept set) sits beside the rule's; graphgen.status picks by policy.
+Outputs in `out_dir`: paths.jsonl (paths kept by the rule or the judge), verdicts.jsonl (one row per question),
 failures.jsonl (LLM failures, unparsable answers, failed programs, with reasons and raw
 text), plus samples.jsonl / runs.jsonl (the resumable record of paid and executed work).
 Verdicts are written to the store (SQLite table / Neo4j :Verdict nodes linked to the seed or
@@ -67,8 +71,10 @@ from graphgen.records import (
     SeedQuestion,
     SolvePath,
     SolveQuestion,
+    JudgeVerdict,
     SolveVerdict,
 )
+from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk
 from graphgen.rows import Shard, lock_output, stable_id
 from graphgen.stage import LLMTally, StageReport
 from graphgen.status import rule_verdict
@@ -114,8 +120,22 @@ class SourceSummary(BaseModel):
     cost_usd: float = 0.0
 
 
+class JudgeSummary(BaseModel):
+    """What the answer judge did in one solve run (BENCHMARKS.md's calls per 1,000 rows)."""
+
+    mode: str
+    questions: int = 0
+    paths: int = Field(0, description="answered paths")
+    asked: int = Field(0, description="paths whose answer the judge was asked about")
+    calls: int = Field(0, description="judge calls (distinct asks): paid or served from cache")
+    verified: int = Field(0, description="questions the judge verifies")
+    verified_rule_only: int = Field(0, description="verified by the rule, not by the judge")
+    verified_judge_only: int = Field(0, description="verified by the judge, not by the rule")
+
+
 class SolveReport(StageReport):
     stage: str = "solve"
+    judge: JudgeSummary | None = None
     questions: int = 0
     other_shards: int = 0
     paths_sampled: int = 0
@@ -163,6 +183,11 @@ class SolveReport(StageReport):
                 parts.append(f"{s.no_answer} without an answer")
             parts.append(f"tokens {s.prompt_tokens:,}+{s.completion_tokens:,}, ${s.cost_usd:.4f}")
             out.append(f"  {src}: " + "; ".join(parts))
+        if self.judge is not None:
+            j = self.judge
+            out.append(f"answer judge ({j.mode}): asked about {j.asked} of {j.paths} answered paths in {j.calls} calls; "
+                       f"{j.verified} questions verified by the judge ({j.verified_judge_only} the rule did not verify, "
+                       f"{j.verified_rule_only} the rule verified and the judge did not); export picks with --verified-by")
         for name, path in self.outputs.items():
             out.append(f"{name}: {path}")
         return out
@@ -492,21 +517,103 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
     correct = [p for p in paths if p.correct]
     verdict.correct = len(correct)
     verdict.pass_rate = round(len(correct) / len(paths), 6) if paths else 0.0
-    # the minimal optimal set: dedup by normalised text, then the most diverse
+    kept, verdict.duplicates = _minimal_set(correct, keep)
+    verdict.kept = [p.id for p in kept]
+    return verdict, kept
+
+
+def _minimal_set(correct: list[SolvePath], keep: int) -> tuple[list[SolvePath], int]:
+    """The minimal optimal set of correct paths: dedup by normalised text, then the `keep`
+    most diverse; and how many were dropped as duplicates."""
     seen: set[str] = set()
     unique: list[SolvePath] = []
     norms: list[str] = []
+    duplicates = 0
     for p in sorted(correct, key=lambda p: (p.style, p.index)):
         n = normalize_code(p.text) if p.style == "code" else normalize_prose(p.text)
         if n in seen:
-            verdict.duplicates += 1
+            duplicates += 1
             continue
         seen.add(n)
         unique.append(p)
         norms.append(n)
-    kept = [unique[i] for i in select_diverse(norms, keep)]
-    verdict.kept = [p.id for p in kept]
-    return verdict, kept
+    return [unique[i] for i in select_diverse(norms, keep)], duplicates
+
+
+def _judge_answers(settings: Settings, questions: list[SolveQuestion], verdicts: dict[str, SolveVerdict],
+                   paths_of: dict[str, list[SolvePath]], checker: AnswerChecker, quiet: bool) -> Judge:
+    """The model judge behind math-verify ([judge] answers): each path's final answer against
+    the gold (without gold: the row's own answer, which the vote checks), asked where the rule
+    says no or cannot parse (`fallback`) or for every answered path (`always`). The judge's
+    verdict goes into `SolveVerdict.judge`, beside the rule's; `graphgen.status` picks."""
+    mode = settings.judge.answers
+    judge = Judge(settings, quiet=quiet)
+    asks: dict[str, JudgeAsk] = {}
+
+    def reference(q: SolveQuestion) -> str | None:
+        ref = q.gold if q.gold is not None else q.own_answer
+        return ref.strip() if ref and ref.strip() else None
+
+    def rule_same(q: SolveQuestion, p: SolvePath) -> bool:
+        if q.gold is not None:
+            return bool(p.correct)
+        return checker.equivalent(reference(q), p.answer)  # type: ignore[arg-type]
+
+    for q in questions:
+        ref = reference(q)
+        if ref is None:
+            continue
+        for p in paths_of.get(q.id, []):
+            if p.answer is None or (mode == "fallback" and rule_same(q, p)):
+                continue
+            asks[p.id] = JudgeAsk(task="answer_match", first=ref, second=p.answer, context=q.question)
+    got = judge.run(asks.values(), label="judge answers") if asks else {}
+    for q in questions:
+        v, ref = verdicts[q.id], reference(q)
+        paths = paths_of.get(q.id, [])
+        if ref is None:
+            v.judge = JudgeVerdict(status="unverifiable", model=judge.model, prompt_version=JUDGE_PROMPTS["answer_match"],
+                                   mode=mode, reason="no gold answer and no answer of its own to compare with")
+            continue
+        accepted: list[SolvePath] = []
+        for p in paths:
+            j = got.get(judge.key(asks[p.id])) if p.id in asks else None
+            if j is not None:
+                p.judge = j.line()
+            if p.answer is not None and (j.yes if j is not None else (mode == "fallback" and rule_same(q, p))):
+                accepted.append(p)
+        asked = sum(1 for p in paths if p.id in asks)
+        what = "gold" if q.gold is not None else "row's own answer"
+        if q.gold is not None:
+            ok = bool(accepted)
+            reason = (f"{len(accepted)} path(s) reach the gold {shorten(ref)} by the judge"
+                      if ok else f"the judge accepts no path's answer as the gold {shorten(ref)}")
+        else:
+            votes, total = len(accepted) + 1, len(paths) + 1
+            ok = votes / total >= settings.solve.min_agreement
+            reason = (f"the judge counts {votes} of {total} votes for the {what} {shorten(ref)}"
+                      + ("" if ok else f", below min_agreement {settings.solve.min_agreement}"))
+        kept, _ = _minimal_set(accepted, settings.solve.keep) if ok else ([], 0)
+        v.judge = JudgeVerdict(status="verified" if ok else "unverified", model=judge.model,
+                               prompt_version=JUDGE_PROMPTS["answer_match"], mode=mode, reason=reason,
+                               asked=asked, accepted=len(accepted), kept=[p.id for p in kept])
+    return judge
+
+
+def _judge_summary(mode: str, questions: list[SolveQuestion], verdicts: dict[str, SolveVerdict],
+                   judge: Judge) -> JudgeSummary:
+    from graphgen.status import is_verified
+
+    s = JudgeSummary(mode=mode, questions=len(questions), calls=judge.tally.done)
+    for q in questions:
+        v = verdicts[q.id]
+        s.paths += v.answered
+        s.asked += v.judge.asked if v.judge else 0
+        rule, by_judge = is_verified(v, "rule"), is_verified(v, "judge")
+        s.verified += by_judge
+        s.verified_rule_only += rule and not by_judge
+        s.verified_judge_only += by_judge and not rule
+    return s
 
 
 def _shortfall(v: SolveVerdict, have: int, keep: int, cap: int) -> int:
@@ -575,6 +682,13 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         est["already_done"] = sum(1 for q in questions for s, n in planned[q.id].items()
                                   for i in range(n) if solver.unit(q, s, i).id in done)
         est["questions"] = len(questions)
+        if settings.judge.answers != "off":
+            # the judge's asks depend on answers not sampled yet: an upper bound, one per path
+            paths_total = sum(n for q in questions for n in planned[q.id].values())
+            est["judge"] = {"mode": settings.judge.answers, "model": settings.judge.model or settings.llm.model,
+                            "calls_at_most": paths_total,
+                            "note": "always: one call per answered path; fallback: only paths math-verify rejects "
+                                    "or cannot parse (measured: see BENCHMARKS.md)"}
         if opts.difficulty_aware:
             est["note"] = (f"difficulty-aware runs may add up to {opts.max_paths - opts.paths} paths per "
                            "question and style for hard questions (not priced)")
@@ -632,6 +746,24 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         if "box" in box_holder:
             box_holder["box"].close()
     report.programs_reused = sum(1 for p in done.values() if p.style == "code" and p.id in runs) - report.programs_run
+
+    if settings.judge.answers != "off":
+        t = time.monotonic()
+        paths_of: dict[str, list[SolvePath]] = defaultdict(list)
+        for p in done.values():
+            if p.question_id in planned and p.index < planned[p.question_id].get(p.style, 0):
+                paths_of[p.question_id].append(p)
+        for ps in paths_of.values():
+            ps.sort(key=lambda p: (p.style, p.index))
+        judge = _judge_answers(settings, questions, verdicts, paths_of, checker, inputs.quiet)
+        report.llm.add(judge.tally)
+        report.judge = _judge_summary(settings.judge.answers, questions, verdicts, judge)
+        by_id = {p.id: p for ps in paths_of.values() for p in ps}
+        for q in questions:  # paths.jsonl holds every path kept by the rule or by the judge
+            j = verdicts[q.id].judge
+            have = {p.id for p in kept.get(q.id, [])}
+            kept[q.id] = kept.get(q.id, []) + [by_id[i] for i in (j.kept if j else []) if i not in have]
+        report.checking_s += time.monotonic() - t
 
     # outputs: atomic rewrites from the record of paid and executed work
     all_kept = [p for q in questions for p in kept.get(q.id, [])]
