@@ -26,6 +26,7 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.option("--jaccard", type=float, help="near-duplicate threshold, estimated Jaccard of word shingles [default 0.8]")
 @click.option("--no-exact", is_flag=True, default=None, help="keep exact duplicates")
 @click.option("--no-near", is_flag=True, default=None, help="skip MinHash near-duplicate removal")
+@click.option("--near-numbers", type=click.Choice(["masked", "exact"]), help="near-duplicate shingles with every number as one placeholder (a copy with its numbers shifted is a near duplicate) or numbers as written [default masked]")
 @click.option("--minhash", type=click.Choice(["rensa", "datasketch"]), help="MinHash library [default rensa]")
 @click.option("--semantic", is_flag=True, default=None, help="also embedding near duplicates (cosine >= 0.95) and benchmark paraphrase flags (>= 0.9)")
 @click.option("--semantic-threshold", type=float, help="cosine for semantic near duplicates [default 0.95]")
@@ -44,7 +45,7 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.pass_context
 @friendly_errors
 def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark_question_field, ngram,
-            boilerplate_items, min_item_coverage, no_number_variants, solutions, jaccard, no_exact, no_near, minhash, semantic, semantic_threshold,
+            boilerplate_items, min_item_coverage, no_number_variants, solutions, jaccard, no_exact, no_near, near_numbers, minhash, semantic, semantic_threshold,
             paraphrase_threshold, drop_paraphrases, embeddings_cache, seeds, question_field, solution_field,
             id_field, skip_invalid, rejects, as_json, quiet, **opts):
     """Remove duplicates and benchmark-contaminated rows from INPUTS (generated, fused,
@@ -73,7 +74,7 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
         "boilerplate_items": boilerplate_items, "min_item_coverage": min_item_coverage,
         "solutions": solutions, "jaccard": jaccard,
         "exact": False if no_exact else None, "near": False if no_near else None,
-        "minhash": minhash, "semantic": semantic, "semantic_threshold": semantic_threshold,
+        "near_numbers": near_numbers, "minhash": minhash, "semantic": semantic, "semantic_threshold": semantic_threshold,
         "paraphrase_threshold": paraphrase_threshold, "drop_paraphrases": drop_paraphrases,
         "embeddings_cache": embeddings_cache,
     }

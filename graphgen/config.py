@@ -189,6 +189,9 @@ class FilterSettings(BaseModel):
     solutions: bool = Field(False, description="also check each row's solution against the benchmarks")
     exact: bool = Field(True, description="remove exact duplicates (normalised question)")
     near: bool = Field(True, description="remove MinHash near duplicates")
+    near_numbers: Literal["masked", "exact"] = Field(
+        "masked", description="near-duplicate shingles: every number as one placeholder (masked: a copy with its "
+        "numbers shifted, the commonest near copy a generator makes, is found) or numbers as written (exact)")
     jaccard: float = Field(0.8, gt=0, le=1, description="near-duplicate threshold (estimated Jaccard of shingle sets)")
     shingle: int = Field(2, ge=1, le=5, description="shingles are word 1..k-grams")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")

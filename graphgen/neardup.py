@@ -66,6 +66,10 @@ __all__ = [
 # A number-masked match must cover this share of the benchmark item in one run: a copy
 # whose numbers were changed, not a phrase two problems of one template share.
 NUMBER_VARIANT_COVER = 0.8
+# Near duplicates mask numbers only in rows with at least this many words: in a short
+# problem ("Compute $\cos 72^\circ$", "What is the units digit of $23^{23}$?") the numbers are
+# the problem, and masking them made distinct problems equal.
+NEAR_MASK_MIN_WORDS = 10
 _FILTER_BITS = 24
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(r"\d")
@@ -661,13 +665,22 @@ def _masked_words(words: list[str]) -> list[str]:
 # --- MinHash -------------------------------------------------------------------------------
 
 
-def shingle_hashes(tokens: Tokens, sizes: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(tokens: Tokens, sizes: int, masked: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Flat shingle hashes (word 1..`sizes`-grams) and row offsets, for MinHash.
 
-    A text with no tokens gets one shingle unique to it, so it matches nothing.
+    ``masked``: every number is the one placeholder, so copies that differ only in their
+    numbers have equal shingle sets. A text with no tokens gets one shingle unique to it,
+    so it matches nothing.
     """
     parts, owners = [], []
     row_of = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths)
+    if masked:
+        # only rows with enough words: in "Compute $\cos 72^\circ$" the numbers are the problem
+        if len(tokens.hashes):
+            before = tokens.words_before()
+            long_row = (before[tokens.offsets[1:]] - before[tokens.offsets[:-1]]) >= NEAR_MASK_MIN_WORDS
+            values = np.where(tokens.is_number & long_row[row_of], _MASK, tokens.hashes)
+            tokens = Tokens(values, tokens.is_number, tokens.offsets)
     for k in range(1, sizes + 1):
         h, starts = window_hashes(tokens, k)
         parts.append(h)

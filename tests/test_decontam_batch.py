@@ -170,3 +170,35 @@ def test_saved_index_matches_as_the_built_one(tmp_path):
     assert decided(loaded) == decided(built)
     assert len(decided(built)) >= 60
     assert decided(other) != decided(built)
+
+
+def test_number_shifted_copies_are_near_duplicates_but_short_number_problems_stay(tmp_path):
+    """Issue 21: copies whose numbers were shifted (the commonest near copy a generator makes)
+    are near duplicates by default; short problems whose numbers are the problem are not;
+    `--near-numbers exact` is the behaviour before."""
+    from clirun import graphgen
+
+    seeds = [q for q in _training(200) if len(neardup.words(q)) >= 25][:120]
+    rng = random.Random(5)
+    rows = [{"id": f"a{k:03d}", "kind": "concepts", "question": q} for k, q in enumerate(seeds)]
+    shifted = {}
+    for k, q in enumerate(seeds):
+        copy = re.sub(r"\d+", lambda m: str(int(m.group()) + rng.randint(1, 9)), q)
+        if copy != q:
+            shifted[f"b{k:03d}"] = f"a{k:03d}"
+            rows.append({"id": f"b{k:03d}", "kind": "concepts", "question": copy})
+    short = ["Compute $\\cos 72^\\circ$.", "Compute $\\cos 90^\\circ$.", "What is the units digit of $23^{23}$?",
+             "What is the units digit of $31^3+13^3$?"]
+    rows += [{"id": f"s{k}", "kind": "concepts", "question": q} for k, q in enumerate(short)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    removed = {}
+    for mode in ("default", "exact"):
+        out = tmp_path / f"{mode}.jsonl"
+        graphgen("filter", path, "-o", out, "--no-exact", "--quiet",
+                 *(["--near-numbers", "exact"] if mode == "exact" else []), cwd=tmp_path)
+        removed[mode] = {r["id"]: r["reason"] for r in map(json.loads, out.with_name(f"{mode}.removed.jsonl").open())}
+    found = [i for i, of in shifted.items() if removed["default"].get(i, {}).get("of") == of]
+    assert len(shifted) >= 100 and len(found) >= 0.95 * len(shifted)
+    assert not any(i.startswith("s") for i in removed["default"])  # short number problems all kept
+    assert sum(1 for i in shifted if i in removed["exact"]) < 0.5 * len(shifted)

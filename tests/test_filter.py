@@ -59,12 +59,18 @@ def _change_words(text: str, rng: random.Random, vocab: list[str]) -> str:
     return " ".join(parts)
 
 
+def _shingles(text: str) -> set:
+    """The word 1..2-gram shingles the filter's MinHash estimates Jaccard over (numbers
+    masked in rows of at least NEAR_MASK_MIN_WORDS words, the default)."""
+    w = neardup.words(text)
+    if sum(t.isalpha() for t in w) >= neardup.NEAR_MASK_MIN_WORDS:
+        w = [t if t.isalpha() else "#" for t in w]
+    return {tuple(w[i:i + k]) for k in (1, 2) for i in range(len(w) - k + 1)}
+
+
 def _jaccard(a: str, b: str) -> float:
-    """True Jaccard of the word 1..2-gram shingle sets the filter's MinHash estimates."""
-    def shingles(text: str) -> set:
-        w = neardup.words(text)
-        return {tuple(w[i:i + k]) for k in (1, 2) for i in range(len(w) - k + 1)}
-    x, y = shingles(a), shingles(b)
+    """True Jaccard of the shingle sets the filter's MinHash estimates."""
+    x, y = _shingles(a), _shingles(b)
     return len(x & y) / max(1, len(x | y))
 
 
@@ -188,7 +194,16 @@ def test_benchmark_copies_are_removed_naming_benchmark_item_and_ngram(planted, k
 
 
 def test_distinct_templated_questions_are_all_kept(planted):
-    lost = [planted["removed"][i]["reason"]["message"] for i in planted["distinct"] if i not in planted["kept"]]
+    # distinct: below 0.7 true Jaccard (MinHash estimates err by ~0.035) to every other templated question. Two instances that
+    # differ only in their numbers and one name are a number-shifted copy with one word
+    # replaced, which the default (numbers masked, issue 21) removes on purpose.
+    by_id = {r["id"]: r["question"] for r in planted["rows"]}
+    shingles = {i: _shingles(by_id[i]) for i in planted["distinct"]}
+    distinct = [i for i in planted["distinct"]
+                if all(len(shingles[i] & shingles[j]) < 0.7 * len(shingles[i] | shingles[j])
+                       for j in planted["distinct"] if j != i)]
+    assert len(distinct) >= 80
+    lost = [planted["removed"][i]["reason"]["message"] for i in distinct if i not in planted["kept"]]
     assert lost == []
 
 

@@ -26,7 +26,9 @@ Order of the checks:
    then a 64-bit hash; contaminated rows take part, ranked first, so a copy of a
    contaminated row goes with it (reported as its duplicate) instead of taking its place;
 4. near duplicates: MinHash LSH over word 1..k-gram shingles (`graphgen.neardup`),
-   estimated Jaccard >= ``jaccard``;
+   estimated Jaccard >= ``jaccard``; with ``near_numbers="masked"`` (default) numbers are one
+   placeholder in rows of at least `neardup.NEAR_MASK_MIN_WORDS` words, so number-shifted
+   copies are near duplicates;
 5. with ``semantic``: embedding near duplicates (cosine >= ``semantic_threshold``) and
    benchmark paraphrases (cosine >= ``paraphrase_threshold``; removed only with
    ``drop_paraphrases``), through the embedding cache (`graphgen.embed`).
@@ -404,7 +406,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     report.settings = {
         "ngram": opts.ngram, "number_variants": opts.number_variants, "solutions": opts.solutions,
         "jaccard": opts.jaccard, "shingle": opts.shingle, "num_perm": opts.num_perm,
-        "lsh_bands": bands_n, "lsh_rows_per_band": rows_per_band, "minhash": opts.minhash,
+        "lsh_bands": bands_n, "lsh_rows_per_band": rows_per_band, "minhash": opts.minhash, "near_numbers": opts.near_numbers,
         "semantic": opts.semantic, "benchmark_ngrams_indexed": index.size if index is not None else 0,
         "boilerplate_items": opts.boilerplate_items, "min_item_coverage": opts.min_item_coverage,
         "boilerplate_ngrams_dropped": index.boilerplate_dropped if index is not None else 0,
@@ -483,7 +485,7 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
     timings["exact_hash"] += time.monotonic() - t
     if opts.near:
         t = time.monotonic()
-        flat, offsets = neardup.shingle_hashes(tokens, opts.shingle)
+        flat, offsets = neardup.shingle_hashes(tokens, opts.shingle, masked=opts.near_numbers == "masked")
         sig = neardup.minhash_signatures(flat, offsets, opts.num_perm, opts.minhash)
         state.bands.append(neardup.band_keys(sig, bands_n, rows_per_band))
         state.sig.append(sig.astype(np.uint16))  # 16 bits per value are plenty to compare
