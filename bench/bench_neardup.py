@@ -178,7 +178,8 @@ def main() -> None:
     for r in range(args.rounds):
         names = list(sides) if r % 2 == 0 else list(reversed(sides))
         for name in names:
-            shutil.rmtree(work / "dt", ignore_errors=True)
+            if name.startswith("datatrove"):
+                shutil.rmtree(work / "dt", ignore_errors=True)
             cpu[name].append(timed(sides[name]()))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in cpu.items()), flush=True)
     results = {}
