@@ -347,6 +347,8 @@ class CanonicalizeSettings(BaseModel):
     word_ratio: float = Field(0.7, description="rapidfuzz ratio (0-1) each differing word needs with its counterpart")
     acronym_min_cosine: float = Field(0.5, description="cosine an acronym needs with its expansion ('GCD')")
     neighbours: int = Field(10, description="nearest names per name checked by embedding")
+    exact_threshold: int = Field(50_000, ge=0, description="kinds with more names than this (and than 256) "
+                                 "find neighbours through an approximate faiss index instead of exact search")
     embeddings_cache: Path | None = Field(Path("graphgen-embeddings.db"), description="None disables the cache")
 
 

@@ -236,22 +236,33 @@ class ProposedMerge(BaseModel):
     judge: str = Field("", description="the judge's verdict and reason, when it was asked")
 
 
-def _nearest(vectors: np.ndarray, k: int, min_cosine: float) -> Iterable[tuple[int, int]]:
-    """(i, j), i < j, for each name's `k` nearest others with cosine >= min_cosine (blockwise)."""
-    n = len(vectors)
-    k = min(k, n - 1)
-    if k <= 0:
-        return
-    block = max(1, 25_000_000 // n)  # ~100 MB of similarities at a time
-    for start in range(0, n, block):
-        sims = vectors[start : start + block] @ vectors.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -2.0
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        for r, cols in enumerate(top):
-            i = start + r
-            for j in cols[sims[r, cols] >= min_cosine]:
-                yield (i, int(j)) if i < j else (int(j), i)
+def _nearest(vectors: np.ndarray, kinds: Sequence, k: int, min_cosine: float,
+             exact_threshold: int = 50_000) -> Iterable[tuple[int, int]]:
+    """(i, j), i < j, for each name's `k` nearest others *of its kind* with cosine >= min_cosine.
+
+    Topics and knowledge points never merge, so each kind is searched on its own (no cross-kind
+    similarity is ever computed), through the shared neighbour search (`graphgen.knn`): exact
+    and blockwise up to `exact_threshold` names of a kind, a faiss index above it
+    (100,000 names: the exact search grows as n**1.5-1.65 and holds GiBs of similarities)."""
+    from graphgen.config import PairOptions
+    from graphgen.knn import nearest_neighbours
+
+    # identical names are the first candidates here, not near duplicates to skip
+    options = PairOptions(max_similarity=1.0, exact_threshold=exact_threshold)
+    kinds = np.asarray([str(getattr(x, "value", x)) for x in kinds])
+    for kind in sorted(set(kinds.tolist())):
+        rows = np.flatnonzero(kinds == kind)
+        kk = min(k, len(rows) - 1)
+        if kk <= 0:
+            continue
+        j, sims, _method = nearest_neighbours(np.ascontiguousarray(vectors[rows], dtype=np.float32), kk, options)
+        for r, (cols, vals) in enumerate(zip(j.tolist(), sims.tolist())):
+            i = int(rows[r])
+            for c, v in zip(cols, vals):
+                if c < 0 or v < min_cosine:
+                    continue
+                other = int(rows[c])
+                yield (i, other) if i < other else (other, i)
 
 
 class Proposal(BaseModel):
@@ -280,7 +291,8 @@ def propose_merges(concepts: Sequence[Concept], vectors: np.ndarray, opts: Canon
     forms = [NameForm(c.display_name) for c in concepts]
     kind = [c.kind for c in concepts]
     floor = min(opts.min_cosine, judge_min_cosine) if mode != "off" else opts.min_cosine
-    candidates: set[tuple[int, int]] = set(_nearest(vectors, opts.neighbours, min(floor, 1.0)))
+    candidates: set[tuple[int, int]] = set(_nearest(vectors, kind, opts.neighbours, min(floor, 1.0),
+                                                    opts.exact_threshold))
     by_key: dict[tuple, list[int]] = {}
     by_initials: dict[tuple, list[int]] = {}
     for i, f in enumerate(forms):
