@@ -1,7 +1,7 @@
 """Nearest neighbours by inner product (cosine on L2-normalised rows), exact or approximate.
 
-Used by fusion pairs (`graphgen sample fusion-pairs`) and semantic near-duplicate search in
-`filter`. Search is exact and blockwise (a block of query rows against all rows at a time, so
+Used by fusion pairs (`graphgen sample fusion-pairs`), canonicalize's candidate search (per
+concept kind) and semantic near-duplicate search in `filter`. Search is exact and blockwise (a block of query rows against all rows at a time, so
 memory stays bounded) up to `PairOptions.exact_threshold` rows; above it a faiss index takes
 over (default: IVF with 4-bit PQ fast-scan lists and exact re-ranking of the best candidates;
 IVF-Flat or HNSW as options), with a recall check against exact search on a sample. In exact

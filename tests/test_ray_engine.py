@@ -40,6 +40,7 @@ def test_generation_on_ray_gives_the_rows_of_the_single_process_run(ws, fake_llm
                    "--ray", ray_cluster.address, cwd=ws, env=env)
     assert "120 rows written, 0 failed" in out.stdout
     assert "on Ray: 2 tasks at once" in out.stderr
+    assert "the local engine (no --ray) is faster" not in out.stderr  # two nodes: no advice
     local = {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"]) for r in jsonl_rows(ws / "local.jsonl")}
     ray_rows = jsonl_rows(ws / "ray.jsonl")
     assert len(ray_rows) == 120 and {r["id"]: (r["question"], r["answer"], r["sample_id"], r["concept_ids"])
@@ -105,6 +106,15 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(ws, f
     assert {r["id"] for r in rows} == local and len(rows) == 240  # nothing lost, nothing twice
     stats = fake_llm.stats()
     assert _repeated(stats) <= 4, stats  # at most what the killed task had in flight
+
+
+def test_ray_on_one_small_node_says_the_local_engine_is_faster(ws, fake_llm):
+    graphgen("sample", "concepts", "-n", "20", "-o", "samples.jsonl", "--seed", "5", cwd=ws)
+    out = graphgen("generate", "questions", "--samples", "samples.jsonl", "-o", "ray.jsonl", "--ray", "local",
+                   cwd=ws, env=cli_env(fake_llm.url))
+    assert "20 rows written, 0 failed" in out.stdout
+    line = next(x for x in out.stderr.splitlines() if "Ray runs on one node" in x)
+    assert "the local engine (no --ray) is faster" in line and "Ray pays off when its tasks run on other machines" in line
 
 
 def test_unreachable_ray_address_is_one_line_and_writes_nothing(ws, fake_llm):

@@ -215,6 +215,23 @@ class _Block:
     jobs: dict[str, tuple[LLMJob, str | None]] = field(default_factory=dict)  # key -> (job, cache key)
 
 
+# Up to this many CPUs on one node, Ray's own processes (GCS, raylet, workers, the block-log
+# actor) take a large share of the cores the client needs: BENCHMARKS.md measured the Ray
+# path at 4-5x the local engine's wall time on 2 cores.
+SMALL_NODE_CPUS = 8
+
+
+def one_small_node(ray) -> str | None:
+    """The advice to print when the Ray cluster is one node with few CPUs, else None."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if len(nodes) != 1 or cpus > SMALL_NODE_CPUS:
+        return None
+    return (f"Ray runs on one node with {cpus} CPUs here: on one machine the local engine (no --ray) is faster, "
+            "since Ray's own processes share the cores the client needs (BENCHMARKS.md: ~4x the wall time on 2 cores); "
+            "Ray pays off when its tasks run on other machines")
+
+
 def run_on_ray(client: LLMClient, jobs: Iterable[LLMJob], sink: Callable[[LLMJob, LLMResult], None],
                engine: EngineSettings, state_dir: Path, *, total: int | None = None, label: str = "llm",
                quiet: bool = False) -> LLMTally:
@@ -229,6 +246,9 @@ def run_on_ray(client: LLMClient, jobs: Iterable[LLMJob], sink: Callable[[LLMJob
     log = limiter = None
     try:
         check_workers(ray)
+        small = one_small_node(ray)
+        if small:
+            delivery.note(small)
         tasks = engine.ray_tasks or max(1, int(ray.cluster_resources().get("CPU", 1)))
         share = max(1, math.ceil(client.settings.concurrency / tasks))
         here = ray.get_runtime_context().get_node_id()
