@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from graphgen.errors import one_line
-from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, settings_from, store_options
+from graphgen_cli.common import (echo_report, friendly_errors, judge_options, judge_section, llm_options, open_graph_store,
+                                 settings_from, store_options)
 
 
 @click.command("filter")
@@ -40,14 +41,17 @@ from graphgen_cli.common import echo_report, friendly_errors, open_graph_store, 
 @click.option("--skip-invalid", is_flag=True, help="go on past bad rows; write them with reasons to --rejects")
 @click.option("--rejects", type=click.Path(dir_okay=False), default="rejects.jsonl", show_default=True, help="where --skip-invalid writes rejected rows")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.option("--quiet", is_flag=True, help="no progress output")
+@judge_options("contamination")
+@click.option("--judge-top-k", type=int, help="--judge: nearest benchmark questions judged per row [default 3]")
+@click.option("--judge-floor", type=float, help="--judge: cosine a benchmark neighbour needs to be judged [default 0.75]")
 @store_options
+@llm_options
 @click.pass_context
 @friendly_errors
 def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark_question_field, ngram,
             boilerplate_items, min_item_coverage, no_number_variants, solutions, jaccard, no_exact, no_near, near_numbers, minhash, semantic, semantic_threshold,
             paraphrase_threshold, drop_paraphrases, embeddings_cache, seeds, question_field, solution_field,
-            id_field, skip_invalid, rejects, as_json, quiet, **opts):
+            id_field, skip_invalid, rejects, as_json, quiet, judge_mode, judge_model, judge_top_k, judge_floor, **opts):
     """Remove duplicates and benchmark-contaminated rows from INPUTS (generated, fused,
     variant or path rows; seed files with --seeds): exact duplicates, MinHash near
     duplicates, n-gram overlap with benchmark questions. Writes the kept rows unchanged,
@@ -60,11 +64,18 @@ def filter_(ctx, inputs, output, removed, flagged, report, benchmarks, benchmark
       graphgen filter examples/generated.jsonl -o kept.jsonl --benchmarks examples/benchmarks/
       graphgen filter gen.jsonl fused.jsonl -o kept.jsonl --benchmarks bench/ --ngram 10 --solutions
       graphgen filter seeds.jsonl --seeds -o clean_seeds.jsonl --benchmarks gsm8k_test.jsonl
+      graphgen filter gen.jsonl -o kept.jsonl --benchmarks bench/ --judge always   # reworded benchmark items too
+
+    With --judge, each row's nearest benchmark questions by embedding (--judge-top-k above
+    --judge-floor) go to a model asking "same problem?" in both orders; a yes removes the row
+    as a paraphrase, with the benchmark, the item and the judge's answers.
     """
     from graphgen.stages.filter import FilterInputs, run
     from graphgen.readers import FieldMap
 
-    settings = settings_from(ctx, **opts)
+    sections = judge_section("contamination", judge_mode, judge_model)
+    sections["judge"].update(contamination_top_k=judge_top_k, contamination_floor=judge_floor)
+    settings = settings_from(ctx, sections=sections, **opts)
     flt = settings.filter
     updates = {
         "benchmarks": [Path(b) for b in benchmarks] or None,

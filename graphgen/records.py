@@ -362,6 +362,7 @@ class FilterReason(BaseModel):
         None, description="ngram: an n-gram in common; ngram-numbers: the same with numbers masked; "
         "contained: the whole (short) item appears in the row")
     field: Literal["question", "solution"] | None = Field(None, description="contaminated: which text matched")
+    judge: str | None = Field(None, description="paraphrase: the judge's answers in both orders (filter --judge)")
 
 
 class FilterDecision(BaseModel):

@@ -87,3 +87,53 @@ def semantic_pass(settings: Settings, texts: list[str], candidates: np.ndarray, 
                         kind="paraphrase", benchmark=bench, item_id=item_id, similarity=round(float(sim), 4),
                         message=f"possible paraphrase of {bench}:{item_id} (cosine {sim:.3f})")
     return paraphrases
+
+
+def judge_contamination(settings: Settings, texts: list[str], candidates: np.ndarray,
+                        items: list[tuple[str, str, str]], quiet: bool = False):
+    """Paraphrase decontamination with the model judge ([judge] contamination): each row's
+    `contamination_top_k` nearest benchmark questions at cosine >= `contamination_floor` are
+    asked about in both orders ("same problem?" row/item and item/row, as NeMo-Skills does:
+    a model's answer can depend on which text comes first); either yes removes the row.
+    Returns ({row index: paraphrase reason carrying benchmark, item, cosine and the judge's
+    answer}, the Judge (for its tally), pairs asked)."""
+    import faiss
+
+    from graphgen.judge import Judge, JudgeAsk
+
+    judge = Judge(settings, quiet=quiet)
+    if not len(candidates) or not items:
+        return {}, judge, 0
+    opts = settings.judge
+    X = _embed(settings, [texts[i] for i in candidates], quiet)
+    B = _embed(settings, [text for _b, _i, text in items], quiet)
+    index = faiss.IndexFlatIP(B.shape[1])
+    index.add(B)
+    k = min(opts.contamination_top_k, len(items))
+    pairs: list[tuple[int, int, float]] = []  # (row index, item index, cosine)
+    for start in range(0, len(candidates), 4096):
+        block = np.arange(start, min(start + 4096, len(candidates)))
+        s, j = index.search(np.ascontiguousarray(X[block]), k)
+        for r, sims, its in zip(block.tolist(), s.tolist(), j.tolist()):
+            pairs.extend((int(candidates[r]), it, sim) for sim, it in zip(sims, its)
+                         if it >= 0 and sim >= opts.contamination_floor)
+
+    def asks(row: int, item: int) -> tuple[JudgeAsk, JudgeAsk]:
+        a, b = texts[row], items[item][2]
+        return (JudgeAsk(task="same_problem", first=a, second=b), JudgeAsk(task="same_problem", first=b, second=a))
+
+    got = judge.run((x for row, item, _s in pairs for x in asks(row, item)), label="judge contamination")
+    found: dict[int, FilterReason] = {}
+    for row, item, sim in sorted(pairs, key=lambda p: (p[0], -p[2])):
+        if row in found:
+            continue
+        replies = [got.get(judge.key(x)) for x in asks(row, item)]
+        yes = [r for r in replies if r is not None and r.yes]
+        if yes:
+            bench, item_id, _text = items[item]
+            answer = "; ".join(f"{order}: {r.line()}" for order, r in zip(("row first", "item first"), replies)
+                               if r is not None)
+            found[row] = FilterReason(
+                kind="paraphrase", benchmark=bench, item_id=item_id, similarity=round(float(sim), 4), judge=answer,
+                message=f"paraphrase of {bench}:{item_id} by the judge (cosine {sim:.3f}; {answer})")
+    return found, judge, len(pairs)

@@ -31,7 +31,11 @@ Order of the checks:
    copies are near duplicates;
 5. with ``semantic``: embedding near duplicates (cosine >= ``semantic_threshold``) and
    benchmark paraphrases (cosine >= ``paraphrase_threshold``; removed only with
-   ``drop_paraphrases``), through the embedding cache (`graphgen.embed`).
+   ``drop_paraphrases``), through the embedding cache (`graphgen.embed`);
+6. with ``[judge] contamination`` on: each row still kept against its nearest benchmark
+   questions by embedding, judged "same problem?" in both orders by a model
+   (`graphgen.semantic.judge_contamination`, `graphgen.judge`); a yes removes it as a
+   ``paraphrase`` whose reason carries benchmark, item, cosine and the judge's answers.
 
 Lineage: rows made from one question on purpose (number-shifted variants of one original,
 solve paths of one question) are never duplicates of each other, only of rows of other
@@ -122,6 +126,8 @@ class FilterReport(StageReport):
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
     outputs: dict[str, str] = Field(default_factory=dict)
     decisions_recorded: int = Field(0, description="rows whose decision went to the workspace (graphgen.status)")
+    judge: dict | None = Field(None, description="--judge: mode, model, rows searched, pairs judged (each asked in "
+                               "both orders), calls, rows removed")
 
     def lines(self) -> list[str]:
         out = [f"filter: read {self.read}, kept {self.kept}, removed {self.removed}, rejected {self.rejected}"
@@ -136,6 +142,11 @@ class FilterReport(StageReport):
         for kind, examples in self.duplicate_examples.items():
             out.append(f"  {kind}: {self.removed_by_kind.get(kind, 0)} rows in {self.clusters.get(kind, 0)} clusters")
             out.extend(f"    e.g. {e.row_id}: {e.detail}" for e in examples[:3])
+        if self.judge is not None:
+            j = self.judge
+            out.append(f"paraphrase judge ({j['mode']}, {j['model']}): {j['pairs']} row/benchmark pairs within cosine "
+                       f"{j['floor']} of {j['rows']} rows asked in both orders ({j['calls']} calls), "
+                       f"{j['removed']} rows removed; {self.llm.line()}")
         out.extend(self.notes)
         out.append("wrote " + ", ".join(f"{k} {v}" for k, v in self.outputs.items()))
         if self.decisions_recorded:
@@ -335,7 +346,8 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     state = _Rows()
     if store is not None:
         state.verdicts = {v.question_id: v for v in store.verdicts()}
-    if opts.semantic:
+    judging = settings.judge.contamination != "off" and bool(items)
+    if opts.semantic or judging:
         state.texts_for_semantic = []
     out_dir = inputs.output.parent
     spool = _Spool(out_dir)
@@ -388,9 +400,25 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             paraphrases = semantic_pass(settings, state.texts_for_semantic or [], candidates, _rank(state),
                                         items, keep_of, similarity, kind_of, quiet=inputs.quiet)
             timings["semantic"] += time.monotonic() - t
+        judged: dict[int, FilterReason] = {}
+        if judging:
+            # the judge behind the n-gram rule: rows the rule and dedup kept, against their
+            # nearest benchmark questions (graphgen.semantic.judge_contamination)
+            t = time.monotonic()
+            from graphgen.semantic import judge_contamination
+
+            candidates = np.flatnonzero((kind_of == 0) & _clean(state))
+            judged, judge, asked = judge_contamination(settings, state.texts_for_semantic or [], candidates, items,
+                                                       quiet=inputs.quiet)
+            report.llm.add(judge.tally)
+            report.judge = {"mode": settings.judge.contamination, "model": judge.model, "rows": int(len(candidates)),
+                            "pairs": asked, "calls": judge.tally.done, "removed": len(judged),
+                            "top_k": settings.judge.contamination_top_k,
+                            "floor": settings.judge.contamination_floor}
+            timings["judge"] += time.monotonic() - t
         t = time.monotonic()
         decisions = _write_outputs(inputs, opts, state, spool, keep_of, similarity, kind_of, paraphrases, items,
-                                   summaries, report)
+                                   summaries, report, judged)
         if store is not None:  # the row status every later stage reads (graphgen.status)
             report.decisions_recorded = store.add_filter_decisions(decisions)
         timings["write"] += time.monotonic() - t
@@ -572,7 +600,8 @@ def _dup_reason(kind: int, kept_id: str, sim: float) -> FilterReason:
 def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spool: _Spool,
                    keep_of: np.ndarray, similarity: np.ndarray, kind_of: np.ndarray,
                    paraphrases: dict[int, FilterReason], items, summaries: list[BenchmarkSummary],
-                   report: FilterReport) -> list[FilterDecision]:
+                   report: FilterReport, judged: dict[int, FilterReason] | None = None) -> list[FilterDecision]:
+    judged = judged or {}
     paths = {name: inputs.path(name) for name in ("output", "removed", "flagged")}
     paths["output"] = inputs.output
     tmp = {name: p.with_name(f".{p.name}.tmp-{os.getpid()}") for name, p in paths.items()}
@@ -583,6 +612,11 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
         p.parent.mkdir(parents=True, exist_ok=True)
     handles = {name: open(p, "w", encoding="utf-8") for name, p in tmp.items()}
     decisions: list[FilterDecision] = []
+
+    def judged_any(i: int) -> bool:
+        # with the judge on, a cosine flag alone is not a paraphrase: the judge said no
+        return report.judge is not None
+
     try:
         for i, raw in enumerate(spool.lines()):
             row_id = state.ids[i]
@@ -602,7 +636,14 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
                 bucket = examples.setdefault(reason.kind, [])
                 if len(bucket) < opts.examples:
                     bucket.append(Example(row_id=row_id, detail=reason.message))
-            elif i in paraphrases:
+            elif i in judged:  # the judge confirmed a benchmark paraphrase: removed, whatever drop_paraphrases says
+                reason = judged[i]
+                bench = by_name[reason.benchmark]
+                bench.paraphrases += 1
+                bench.rows_removed += 1
+                if len(bench.examples) < opts.examples:
+                    bench.examples.append(Example(row_id=row_id, detail=reason.message))
+            elif i in paraphrases and not judged_any(i):
                 para = paraphrases[i]
                 by_name[para.benchmark].paraphrases += 1
                 if opts.drop_paraphrases:
