@@ -171,6 +171,8 @@ class JudgeSettings(BaseModel):
         "off", description="filter: is a row the same problem as its nearest benchmark items? (fallback = always here: "
         "the n-gram rule has already removed what it can)")
     min_cosine: float = Field(0.6, ge=-1, le=1, description="canonicalize: embedding cosine a pair needs to be judged")
+    concept_neighbours: int = Field(2, ge=1, description="canonicalize: a pair is judged only when one name is among "
+                                    "the other's nearest this many (of its kind)")
     contamination_top_k: int = Field(3, ge=1, description="filter: nearest benchmark items judged per row")
     contamination_floor: float = Field(0.75, ge=-1, le=1, description="filter: cosine a benchmark neighbour needs to be judged")
 

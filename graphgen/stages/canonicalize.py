@@ -278,13 +278,16 @@ class Proposal(BaseModel):
 def propose_merges(concepts: Sequence[Concept], vectors: np.ndarray, opts: CanonicalizeSettings,
                    judge: Judge | None = None, mode: JudgeMode = "off", judge_min_cosine: float = 0.6,
                    proposal: Proposal | None = None,
-                   dry_asks: list[JudgeAsk] | None = None) -> tuple[list[ProposedMerge], int]:
+                   dry_asks: list[JudgeAsk] | None = None,
+                   judge_neighbours: int = 2) -> tuple[list[ProposedMerge], int]:
     """Merges among `concepts` (one row of L2-normalised `vectors` each) and the number of
     clusters they form. Deterministic: same names, vectors, options and judge replies, same merges.
 
     Guards (`opposed`) refuse a pair before anything else. With a judge, `fallback` asks it
-    about candidate pairs the rules refuse (cosine >= `judge_min_cosine`), `always` about every
-    candidate pair (the rules' merges included: the judge can veto them). `proposal`, when
+    about candidate pairs the rules refuse (cosine >= `judge_min_cosine`, one name among the
+    other's `judge_neighbours` nearest: a name's paraphrase is its nearest name or next to it,
+    and asking about every close pair costs a call per name or more), `always` about every
+    such pair (the rules' merges included: the judge can veto them). `proposal`, when
     given, collects the guarded and judged-apart pairs for the review file; `dry_asks`, when
     given, collects the first round's judge asks instead of asking them (a dry run)."""
     mode = mode if judge is not None else "off"
@@ -305,6 +308,8 @@ def propose_merges(concepts: Sequence[Concept], vectors: np.ndarray, opts: Canon
         for j in by_initials.get((kind[i], f.acronym), ()) if f.acronym else ():
             candidates.add((min(i, j), max(i, j)))
 
+    near = set(_nearest(vectors, kind, judge_neighbours, judge_min_cosine, opts.exact_threshold)) \
+        if mode != "off" else set()
     rules: dict[tuple[int, int], str | None] = {}
     judged: dict[tuple[int, int], Judgement] = {}
     missing: set[tuple[int, int]] = set()  # pairs linkage needed that the judge has not seen
@@ -317,9 +322,9 @@ def propose_merges(concepts: Sequence[Concept], vectors: np.ndarray, opts: Canon
         a, b = key
         if mode == "off" or kind[a] is not kind[b] or opposed(forms[a].name, forms[b].name):
             return False
-        if mode == "fallback" and rule(a, b):
-            return False
-        return float(vectors[a] @ vectors[b]) >= judge_min_cosine
+        if rule(a, b):  # fallback: the rule's merge stands; always: the judge may veto it
+            return mode == "always"
+        return key in near
 
     def rule(a: int, b: int) -> str | None:
         key = (a, b) if a < b else (b, a)
@@ -596,7 +601,8 @@ def run(settings: Settings, store: GraphStore, inputs: CanonicalizeInputs) -> Ca
         proposal = Proposal()
         dry: list[JudgeAsk] | None = [] if inputs.dry_run else None
         proposed, clusters = propose_merges(raw_concepts, vectors, settings.canonicalize, judge, mode,
-                                            settings.judge.min_cosine, proposal, dry)
+                                            settings.judge.min_cosine, proposal, dry,
+                                            settings.judge.concept_neighbours)
         if dry is not None:
             report = CanonicalizeReport(review=str(inputs.review), concepts_before=len(raw_concepts),
                                         guarded=len(proposal.guarded), judge=mode)
