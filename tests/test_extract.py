@@ -5,8 +5,7 @@ import signal
 import sqlite3
 import time
 
-import pytest
-from clirun import EXAMPLES, SHARED, cli_env, graphgen, popen
+from clirun import EXAMPLES, SHARED, cli_env, example_workspace, graphgen, popen
 from graphgen.store.sqlite import SQLiteStore
 
 
@@ -112,7 +111,7 @@ def test_dry_run_calls_no_llm(tmp_path, fake_llm):
     assert fake_llm.stats()["total"] == 0
     assert not (tmp_path / "graphgen.db").exists()  # a dry run writes no workspace
     # nor, in an existing workspace, its seeds
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     graphgen("extract", seeds, "--dry-run", cwd=tmp_path, env=cli_env(fake_llm.url))
     with SQLiteStore(tmp_path / "graphgen.db") as store:
         assert not {s.question for s in store.seeds()} & {json.loads(x)["question"] for x in seeds.read_text().splitlines()}

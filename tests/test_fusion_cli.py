@@ -3,11 +3,11 @@
 import json
 import sqlite3
 
-from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen, jsonl_rows
 
 
 def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     out = graphgen("sample", "fusion-pairs", "-o", "pairs.jsonl", "--same-source", "--mutual-only", "--quiet",
                    cwd=tmp_path)
     assert "search: exact" in out.stdout and "embedding (" not in out.stderr  # 300 texts embedded, no bar
@@ -47,7 +47,7 @@ def test_fusion_pairs_then_fusion_all_strategies(tmp_path, fake_llm):
 
 
 def test_graph_guided_pairs_bridge_related_concepts(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     out = graphgen("sample", "fusion-pairs", "-o", "gp.jsonl", "--graph-guided", "--max-overlap", "0.3", cwd=tmp_path)
     assert "search: graph" in out.stdout
     # seeds that no strong edge links to another are "no candidate", not "below min similarity"

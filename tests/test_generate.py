@@ -6,12 +6,12 @@ import signal
 import time
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows, popen
+from clirun import cli_env, example_workspace, graphgen, jsonl_rows, popen
 
 
 @pytest.fixture
 def example_ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     return tmp_path
 
 

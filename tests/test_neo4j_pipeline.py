@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen, jsonl_rows
 
 pytestmark = pytest.mark.neo4j
 
@@ -60,7 +60,7 @@ def test_extract_sample_generate_fuse_on_neo4j(tmp_path, neo4j_clean, fake_llm):
 
 def test_push_example_workspace_and_errors(tmp_path, neo4j_clean):
     conn = neo4j_clean
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     env = _env(conn)
     out = graphgen("graph", "push", cwd=tmp_path, env=env)
     assert "pushed to Neo4j: 300 seeds, 300 extractions" in out.stdout and "counts match" in out.stdout

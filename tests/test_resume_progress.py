@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen
 
 LINE = re.compile(r"^(\w+): (\d+)/(\d+) \(([\d.]+)%\) ok=(\d+) failed=(\d+)")
 
@@ -21,7 +21,7 @@ def last_progress(stderr: str, label: str) -> tuple[int, int, float, int, int]:
 
 @pytest.fixture
 def example_ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     return tmp_path
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import cli_env, example_workspace, graphgen
 
 
 def _fails_with(proc, *needles):
@@ -27,7 +27,7 @@ def test_skip_invalid_that_rejects_every_row_exits_non_zero(tmp_path):
 
 
 def test_read_only_commands_refuse_a_missing_workspace(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     for args in (["graph", "stats"], ["graph", "export", "-o", "g.graphml"],
                  ["sample", "concepts", "-n", "5", "-o", "s.jsonl"], ["export", "-o", "t.jsonl"],
                  ["sample", "fusion-pairs", "-o", "p.jsonl"]):
@@ -37,7 +37,7 @@ def test_read_only_commands_refuse_a_missing_workspace(tmp_path):
 
 
 def test_samples_from_another_workspace_are_refused(tmp_path, fake_llm):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     graphgen("sample", "concepts", "-n", "5", "-o", "samples.jsonl", cwd=tmp_path)
     other = tmp_path / "other"
     other.mkdir()
@@ -55,7 +55,7 @@ def test_samples_from_another_workspace_are_refused(tmp_path, fake_llm):
 def test_an_output_path_that_cannot_exist_is_one_line_naming_it(tmp_path):
     """/proc refuses new files (even for root): the error names the path the user gave, not the
     temp file of the atomic write, and says what to check."""
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     for args in (["sample", "concepts", "-n", "5", "-o", "/proc/graphgen-x.jsonl"],
                  ["graph", "export", "-o", "/proc/graphgen-g.graphml"]):
         proc = graphgen(*args, cwd=tmp_path, check=False)

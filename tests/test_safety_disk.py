@@ -9,12 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import cli_env, example_workspace, graphgen
 
 
 @pytest.fixture
 def ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     graphgen("sample", "concepts", "-n", "200", "-o", "samples.jsonl", "--seed", "2", cwd=tmp_path)
     (tmp_path / "mnt").mkdir()
     return tmp_path

@@ -7,12 +7,12 @@ import sqlite3
 import time
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, popen
+from clirun import cli_env, example_workspace, graphgen, popen
 
 
 @pytest.fixture
 def ws(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     graphgen("sample", "concepts", "-n", "300", "-o", "samples.jsonl", "--seed", "5", cwd=tmp_path)
     return tmp_path
 

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from clirun import EXAMPLES, cli_env, graphgen
+from clirun import cli_env, example_workspace
 
 PROBE = """
 import sys
@@ -16,7 +16,7 @@ finally:
 
 
 def test_cached_embeddings_do_not_load_the_model(tmp_path):
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
     first = subprocess.run([sys.executable, "-c", PROBE, "sample", "fusion-pairs", "-o", "a.jsonl"], cwd=tmp_path,
                            env=cli_env(), capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr

@@ -464,9 +464,9 @@ def test_coverage_samples_are_a_prefix_of_a_longer_run_and_reproducible():
 
 
 def test_cli_coverage_raises_coverage_at_n_200_and_is_deterministic(tmp_path: Path):
-    from clirun import EXAMPLES, graphgen
+    from clirun import example_workspace, graphgen
 
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=tmp_path)
+    example_workspace(tmp_path)
 
     def run(name: str, *flags: str) -> tuple[bytes, set[str]]:
         graphgen("sample", "concepts", "-n", "200", "-o", name, "--seed", "7", "--exemplars", "0", *flags, cwd=tmp_path)

@@ -4,7 +4,7 @@ gives; graphgen.toml stage sections drive a run and flags override them; stores 
 import json
 
 import pytest
-from clirun import EXAMPLES, cli_env, graphgen, jsonl_rows
+from clirun import EXAMPLES, cli_env, example_workspace, graphgen, jsonl_rows
 
 from graphgen.stages import export, extract, pairs, sample
 from graphgen.config import load_settings
@@ -17,7 +17,7 @@ from graphgen.store import SQLiteStore
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     path = tmp_path_factory.mktemp("ws")
-    graphgen("extract", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", cwd=path)
+    example_workspace(path)
     return path
 
 
