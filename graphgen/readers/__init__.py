@@ -12,9 +12,11 @@ from graphgen.readers.benchmarks import (
 from graphgen.readers.fields import FieldMap, stable_seed_id
 from graphgen.readers.seeds import (
     REASONS,
+    QuestionBatch,
     QuestionRow,
     SeedInputError,
     SeedReadStats,
+    read_question_batches,
     read_question_rows,
     read_seeds,
     store_seeds,
@@ -22,7 +24,7 @@ from graphgen.readers.seeds import (
 )
 
 __all__ = [
-    "BenchmarkSummary", "Example", "FieldMap", "QuestionRow", "REASONS", "SeedInputError", "SeedReadStats",
-    "benchmark_files", "load_benchmarks", "read_benchmark_questions", "read_question_rows", "read_seeds",
+    "BenchmarkSummary", "Example", "FieldMap", "QuestionBatch", "QuestionRow", "REASONS", "SeedInputError", "SeedReadStats",
+    "benchmark_files", "load_benchmarks", "read_benchmark_questions", "read_question_batches", "read_question_rows", "read_seeds",
     "stable_seed_id", "store_seeds", "write_rejects",
 ]

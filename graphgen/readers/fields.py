@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -107,7 +107,36 @@ def _present_fields(row: dict) -> str:
     return shown or "(none)"
 
 
-def _extract_question(row: dict, fmap: FieldMap) -> str:
+class _Keys(NamedTuple):
+    """Which key of a row holds each part: the detection of graphgen.readers.seeds' docstring
+    for one set of keys (so a reader can detect once per key set instead of once per row)."""
+
+    question: str | None
+    auto: bool  # the question key was detected (not named): a body field is prepended
+    body: str | None
+    choices: str | None
+    solution: str | None
+    answer: str | None
+    id: str | None
+
+
+def _detect(row: dict, fmap: FieldMap) -> _Keys:
+    """The keys of `row` each part is read from (a named field is taken as named, present or not)."""
+    auto = fmap.question is None
+    return _Keys(
+        question=_first_present(row, QUESTION_FIELDS) if auto else fmap.question,
+        auto=auto,
+        body=_first_present(row, BODY_FIELDS) if auto else None,
+        choices=_first_present(row, CHOICE_FIELDS),
+        solution=fmap.solution if fmap.solution is not None else _first_present(row, SOLUTION_FIELDS),
+        answer=fmap.answer if fmap.answer is not None else _first_present(row, ANSWER_FIELDS),
+        id=fmap.id if fmap.id is not None else _first_present(row, ID_FIELDS),
+    )
+
+
+def _extract_question(row: dict, fmap: FieldMap, keys: _Keys | None = None) -> str:
+    name = keys.question if keys is not None else (
+        fmap.question if fmap.question is not None else _first_present(row, QUESTION_FIELDS))
     if fmap.question is not None:
         if fmap.question not in row:
             raise _RowProblem(
@@ -115,9 +144,8 @@ def _extract_question(row: dict, fmap: FieldMap) -> str:
                 f"no question field {fmap.question!r} (row has: {_present_fields(row)}); "
                 "fix --question-field",
             )
-        name, auto = fmap.question, False
+        auto = False
     else:
-        name = _first_present(row, QUESTION_FIELDS)
         if name is None:
             raise _RowProblem(
                 "missing_question",
@@ -139,7 +167,7 @@ def _extract_question(row: dict, fmap: FieldMap) -> str:
         raise _RowProblem("question_too_long", f"question field {name!r} holds {len(value):,} characters "
                           f"(the cap is {MAX_QUESTION_CHARS:,}: is it the right field?)")
     if auto:
-        body_name = _first_present(row, BODY_FIELDS)
+        body_name = keys.body if keys is not None else _first_present(row, BODY_FIELDS)
         body = row.get(body_name) if body_name else None
         if isinstance(body, str) and body.strip():
             value = _join_body(body, value)
@@ -153,7 +181,10 @@ def _join_body(body: str, question: str) -> str:
     return f"{body} {question.strip()}"
 
 
-def _optional(row: dict, explicit: str | None, candidates: tuple[str, ...], what: str) -> str | None:
+def _optional(row: dict, explicit: str | None, candidates: tuple[str, ...], what: str,
+              name: str | None = None) -> str | None:
+    """The text of an optional part: `explicit` must be present; else the first of
+    `candidates` (``name``: that key, already detected)."""
     if explicit is not None:
         if explicit not in row:
             raise _RowProblem(
@@ -162,7 +193,8 @@ def _optional(row: dict, explicit: str | None, candidates: tuple[str, ...], what
                 f"fix --{what}-field",
             )
         return _as_text(row[explicit])
-    name = _first_present(row, candidates)
+    if name is None:
+        name = _first_present(row, candidates)
     return _as_text(row[name]) if name is not None else None
 
 
@@ -210,34 +242,55 @@ def _fields_used(row: dict, fmap: FieldMap, seed: SeedQuestion, prefix_ids: bool
 
 
 def _to_seed(row: Any, fmap: FieldMap, source: str, prefix_ids: bool = False) -> SeedQuestion:
+    seed_id, question, solution, answer, row_source = _parts(row, fmap, source, prefix_ids, None, True)
+    return SeedQuestion(
+        id=seed_id, question=question, solution=solution, answer=answer, source=row_source,
+        metadata=_metadata(row, fmap),
+    )
+
+
+def _question_parts(row: Any, fmap: FieldMap, source: str, prefix_ids: bool, keys: _Keys | None,
+                    solution: bool = False) -> tuple[str, str, str | None]:
+    """(id, question, solution or None) of a row, exactly as `_to_seed` makes them, with the
+    same problems raised, without the record (a reader that needs only these, e.g. filter's).
+    ``keys``: the row's keys as `_detect` found them for its key set (None: detect now);
+    ``solution``: also the solution (with the GSM8K rule), else None."""
+    seed_id, question, sol, _answer, _source = _parts(row, fmap, source, prefix_ids, keys, solution)
+    return seed_id, question, sol
+
+
+def _parts(row: Any, fmap: FieldMap, source: str, prefix_ids: bool, keys: _Keys | None,
+           full: bool) -> tuple[str, str, str | None, str | None, str]:
     if not isinstance(row, dict):
         raise _RowProblem("not_object", f"row is a JSON {type(row).__name__}, not an object")
-    question = _extract_question(row, fmap)
-    solution = _optional(row, fmap.solution, SOLUTION_FIELDS, "solution")
-    answer = _optional(row, fmap.answer, ANSWER_FIELDS, "answer")
-    choices_name = _first_present(row, CHOICE_FIELDS)
-    if choices_name is not None:
-        question = _with_choices(question, row[choices_name])
-    if answer is not None:
-        m = _GSM8K_ANSWER.search(answer)
-        if m and m.group("answer"):
-            if solution is None and answer[: m.start()].strip():
-                solution = answer
-            answer = m.group("answer")
-    elif solution is not None:
-        answer = last_boxed(solution)
+    if keys is None:
+        keys = _detect(row, fmap)
+    question = _extract_question(row, fmap, keys)
+    solution = answer = None
+    if full or fmap.solution is not None:  # a named field must be there even when unused
+        solution = _optional(row, fmap.solution, SOLUTION_FIELDS, "solution", keys.solution)
+    if full or fmap.answer is not None:
+        answer = _optional(row, fmap.answer, ANSWER_FIELDS, "answer", keys.answer)
+    if keys.choices is not None:
+        question = _with_choices(question, row[keys.choices])
+    if full:
+        if answer is not None:
+            m = _GSM8K_ANSWER.search(answer)
+            if m and m.group("answer"):
+                if solution is None and answer[: m.start()].strip():
+                    solution = answer
+                answer = m.group("answer")
+        elif solution is not None:
+            answer = last_boxed(solution)
     # A row's own `source` field (e.g. graphgen's seed files, mixed-dataset files) wins
     # over the file stem; --source / fmap.source name another field.
     row_source = _as_text(row.get(fmap.source or "source")) or source
-    seed_id = _optional(row, fmap.id, ID_FIELDS, "id")
+    seed_id = _optional(row, fmap.id, ID_FIELDS, "id", keys.id)
     if seed_id is None:
         seed_id = stable_seed_id(question, row_source)
     elif prefix_ids:
         seed_id = f"{row_source}-{seed_id.strip()}"
-    return SeedQuestion(
-        id=seed_id.strip(), question=question, solution=solution, answer=answer, source=row_source,
-        metadata=_metadata(row, fmap),
-    )
+    return seed_id.strip(), question, solution, answer, row_source
 
 
 def _metadata(row: dict, fmap: FieldMap) -> dict:

@@ -16,6 +16,7 @@ stop or reject it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -62,23 +63,47 @@ def _open_binary(path: Path, gz: bool):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
-def _iter_jsonl(path: Path, gz: bool) -> Iterator[_Raw]:
+_SCAN = json.JSONDecoder().scan_once  # json.loads' own decoder, without its per-call Python layers
+_JSON_SPACE = " \t\n\r"
+
+
+def _jsonl_lines(path: Path, gz: bool) -> Iterator[tuple[int, Any, bytes, str, tuple[str, str] | None]]:
+    """``(line, row or None, the line's bytes, its text, error)`` per non-blank line of a JSONL
+    file; the row is what ``json.loads`` makes of the text. The bytes are the line without the
+    BOM of line 1 and without its line end (``\r\n`` stripped from the right); the text is the
+    decoded line with its line end, stripped for a line that is not JSON, as decoded with
+    replacement characters for one that is not UTF-8."""
     with _open_binary(path, gz) as f:
         for lineno, bline in enumerate(f, 1):
             try:
                 text = bline.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
                 raw = bline.decode("utf-8", errors="replace")
-                yield lineno, None, raw, ("invalid_encoding", f"invalid UTF-8 ({e.reason} at byte {e.start})")
+                yield lineno, None, bline, raw, ("invalid_encoding", f"invalid UTF-8 ({e.reason} at byte {e.start})")
                 continue
-            if not text.strip():
-                continue
+            if lineno == 1 and bline.startswith(codecs.BOM_UTF8):
+                bline = bline[len(codecs.BOM_UTF8):]
+            # json.loads is scan_once at the first non-space character, then a check that only
+            # JSON whitespace follows; a line that starts with a space, or fails, takes json.loads
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield lineno, None, text.rstrip("\r\n"), ("invalid_json", f"invalid JSON ({e.msg}: col {e.colno})")
-                continue
-            yield lineno, obj, text.rstrip("\r\n"), None
+                obj, end = _SCAN(text, 0)
+                if end != len(text) and text[end:].strip(_JSON_SPACE):
+                    raise ValueError
+            except (StopIteration, ValueError):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as e:
+                    yield (lineno, None, bline.rstrip(b"\r\n"), text.rstrip("\r\n"),
+                           ("invalid_json", f"invalid JSON ({e.msg}: col {e.colno})"))
+                    continue
+            yield lineno, obj, bline.rstrip(b"\r\n"), text, None
+
+
+def _iter_jsonl(path: Path, gz: bool) -> Iterator[_Raw]:
+    for lineno, obj, _raw, text, error in _jsonl_lines(path, gz):
+        yield lineno, obj, text.rstrip("\r\n") if error is None else text, error
 
 
 def _iter_json(path: Path, gz: bool) -> Iterator[_Raw]:

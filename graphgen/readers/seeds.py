@@ -52,7 +52,9 @@ from graphgen.errors import one_line
 from graphgen.normalize import normalize_question
 from graphgen.readers.fields import (
     FieldMap,
+    _detect,
     _fields_used,
+    _question_parts,
     _RowProblem,
     _to_seed,
     stable_seed_id,
@@ -62,6 +64,7 @@ from graphgen.readers.formats import (
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
     _FileProblem,
+    _jsonl_lines,
     _resolve_path,
     _rows_of,
     _split_source_suffix,
@@ -78,7 +81,9 @@ __all__ = [
     "SeedReadStats",
     "read_seeds",
     "read_question_rows",
+    "read_question_batches",
     "QuestionRow",
+    "QuestionBatch",
     "write_rejects",
     "stable_seed_id",
     "normalize_question",
@@ -250,21 +255,12 @@ def read_question_rows(
 
     def reject(label: str, line: int, row_based: bool, reason: str, message: str, raw: str,
                hint: str) -> RejectedRow:
-        if not skip_invalid:
-            where = _location(label, line, row_based)
-            raise SeedInputError(f"{where}: {message}; {hint}", file=label, line=line, reason=reason)
-        item = RejectedRow(file=label, line=line, reason=f"{reason}: {message}", raw=_truncate(raw))
-        stats.add(item)
-        return item
+        return _reject(label, line, row_based, reason, message, raw, hint, skip_invalid, stats)
 
     for spec in paths:
         path, split, label = _resolve_path(spec)
         stats.files.append(label)
-        kind = _split_source_suffix(path)[1][:1]
-        row_based = path.is_dir() or bool(set(kind) & (PARQUET_SUFFIXES | JSON_SUFFIXES))
-        # Only a JSONL line is the row's own JSON text; other formats are re-serialised.
-        own_text = not path.is_dir() and bool(set(kind) & JSONL_SUFFIXES)
-        src = source if source is not None else (path.name if path.is_dir() else _split_source_suffix(path)[0])
+        row_based, own_text, src = _file_kind(path, source)
         count = 0
         try:
             for line, row, raw, error in _rows_of(path, split):
@@ -309,27 +305,167 @@ def read_question_rows(
                     stats.field_maps[label] = _fields_used(row, fmap, seed, prefix_ids)
                 stats.add(seed)
                 yield QuestionRow(seed, row, text)
-        except _FileProblem as p:
-            hint = {
-                "missing_file": "check the path",
-                "unknown_file_type": "convert the file or rename it with a supported suffix",
-            }.get(p.reason, "check the file, or pass --skip-invalid to skip it")
-            yield reject(label, 0, row_based, p.reason, p.message, "", hint)
+        except (_FileProblem, EOFError, OSError) as e:
+            yield reject(label, 0, row_based, *_file_problem(e, count))
             continue
-        except EOFError as e:  # a truncated .gz: what came before the break was read
-            yield reject(
-                label, 0, row_based, "truncated_file",
+        if count == 0:
+            yield reject(label, 0, row_based, *_EMPTY_FILE)
+
+
+class QuestionBatch:
+    """Rows read by `read_question_batches`, as columns: entry k of each list is the k-th row
+    read. ``raws`` are the rows' UTF-8 text as read (a JSONL line without its line end) or
+    re-serialised (other formats), to be written back unchanged; ``questions`` is "" and
+    ``ids`` None for the rows ``skip`` set aside (``skipped``: position -> reason);
+    ``solutions`` is filled only when asked for. ``rejects``: the bad rows met while reading
+    these (with ``skip_invalid``), in the order read."""
+
+    __slots__ = ("ids", "questions", "solutions", "rows", "raws", "skipped", "rejects")
+
+    def __init__(self) -> None:
+        self.ids: list[str | None] = []
+        self.questions: list[str] = []
+        self.solutions: list[str | None] = []
+        self.rows: list[Any] = []
+        self.raws: list[bytes] = []
+        self.skipped: dict[int, str] = {}
+        self.rejects: list[RejectedRow] = []
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+
+def read_question_batches(
+    paths: str | Path | Iterable[str | Path],
+    field_map: FieldMap | None = None,
+    *,
+    batch_rows: int = 20000,
+    skip_invalid: bool = False,
+    source: str | None = None,
+    stats: SeedReadStats | None = None,
+    prefix_ids: bool = False,
+    skip: Callable[[dict], str | None] | None = None,
+    adapt: Callable[[dict], dict] | None = None,
+    solutions: bool = False,
+) -> Iterator[QuestionBatch]:
+    """`read_question_rows` with ``unique_ids=False``, in batches of up to `batch_rows` rows and
+    without a `SeedQuestion` per row: each row's id, question (and with ``solutions`` its
+    solution) are made exactly as `read_seeds` makes them, with the same rejects and errors
+    (`graphgen.readers.fields._question_parts`), the fields detected once per set of keys
+    instead of once per row; JSONL lines are kept as the bytes read. For callers that read
+    many rows for their questions alone (`graphgen filter`).
+    """
+    fmap = field_map or FieldMap()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    stats = stats if stats is not None else SeedReadStats()
+    batch = QuestionBatch()
+    for spec in paths:
+        path, split, label = _resolve_path(spec)
+        stats.files.append(label)
+        row_based, own_text, src = _file_kind(path, source)
+        count = 0
+        last_keys: Any = None
+        keys = None
+        try:
+            if own_text:
+                _, suffixes = _split_source_suffix(path)
+                if not path.exists():
+                    raise _FileProblem("missing_file", "no such file")
+                lines = _jsonl_lines(path, suffixes[-1:] == [".gz"])
+            else:
+                lines = ((line, row, None, raw, error) for line, row, raw, error in _rows_of(path, split))
+            for line, row, data, text, error in lines:
+                count += 1
+                if error is not None:
+                    batch.rejects.append(_reject(label, line, row_based, error[0], error[1], text,
+                                                 "fix the line or pass --skip-invalid", skip_invalid, stats))
+                    continue
+                if data is None:
+                    data = _raw_of(row, limit=None).encode("utf-8")
+                is_dict = type(row) is dict
+                if adapt is not None and is_dict:
+                    row = adapt(row)
+                if skip is not None and is_dict and (why := skip(row)):
+                    batch.skipped[len(batch.raws)] = why
+                    batch.ids.append(None)
+                    batch.questions.append("")
+                    batch.solutions.append(None)
+                else:
+                    if is_dict:
+                        row_keys = row.keys()
+                        if row_keys != last_keys:
+                            keys, last_keys = _detect(row, fmap), row_keys
+                    try:
+                        row_id, question, solution = _question_parts(row, fmap, src, prefix_ids,
+                                                                     keys if is_dict else None, solutions)
+                    except _RowProblem as p:
+                        raw = text.rstrip("\r\n") if own_text else text
+                        batch.rejects.append(_reject(label, line, row_based, p.reason, p.message,
+                                                     raw or _raw_of(row),
+                                                     "fix the row or pass --skip-invalid", skip_invalid, stats))
+                        continue
+                    if label not in stats.field_maps:
+                        stats.field_maps[label] = _fields_used(row, fmap, _to_seed(row, fmap, src, prefix_ids),
+                                                               prefix_ids)
+                    stats.read += 1
+                    stats.ok += 1
+                    batch.ids.append(row_id)
+                    batch.questions.append(question)
+                    batch.solutions.append(solution)
+                batch.rows.append(row)
+                batch.raws.append(data)
+                if len(batch.raws) >= batch_rows:
+                    yield batch
+                    batch = QuestionBatch()
+        except (_FileProblem, EOFError, OSError) as e:
+            batch.rejects.append(_reject(label, 0, row_based, *_file_problem(e, count), skip_invalid, stats))
+            continue
+        if count == 0:
+            batch.rejects.append(_reject(label, 0, row_based, *_EMPTY_FILE, skip_invalid, stats))
+    if len(batch) or batch.rejects:
+        yield batch
+
+
+def _file_kind(path: Path, source: str | None) -> tuple[bool, bool, str]:
+    """(rows are counted by row not line, a row's text is its own JSONL line, the source)."""
+    kind = _split_source_suffix(path)[1][:1]
+    row_based = path.is_dir() or bool(set(kind) & (PARQUET_SUFFIXES | JSON_SUFFIXES))
+    # Only a JSONL line is the row's own JSON text; other formats are re-serialised.
+    own_text = not path.is_dir() and bool(set(kind) & JSONL_SUFFIXES)
+    src = source if source is not None else (path.name if path.is_dir() else _split_source_suffix(path)[0])
+    return row_based, own_text, src
+
+
+def _reject(label: str, line: int, row_based: bool, reason: str, message: str, raw: str, hint: str,
+            skip_invalid: bool, stats: SeedReadStats) -> RejectedRow:
+    """The rejected row (counted in `stats`), or without ``skip_invalid`` a one-line
+    `SeedInputError` naming file and line."""
+    if not skip_invalid:
+        where = _location(label, line, row_based)
+        raise SeedInputError(f"{where}: {message}; {hint}", file=label, line=line, reason=reason)
+    item = RejectedRow(file=label, line=line, reason=f"{reason}: {message}", raw=_truncate(raw))
+    stats.add(item)
+    return item
+
+
+_EMPTY_FILE = ("empty_file", "empty file (no rows)", "", "check the path or the step that produced the file")
+
+
+def _file_problem(e: Exception, count: int) -> tuple[str, str, str, str]:
+    """(reason, message, raw, hint) for a file that cannot be read (on), after `count` rows."""
+    if isinstance(e, _FileProblem):
+        hint = {
+            "missing_file": "check the path",
+            "unknown_file_type": "convert the file or rename it with a supported suffix",
+        }.get(e.reason, "check the file, or pass --skip-invalid to skip it")
+        return e.reason, e.message, "", hint
+    if isinstance(e, EOFError):  # a truncated .gz: what came before the break was read
+        return ("truncated_file",
                 f"the file is cut short ({one_line(e)}): {count} rows were read up to the break, every row "
                 "after it is lost (how many cannot be known from a cut file)",
                 "", f"download or compress the file again; --skip-invalid keeps the {count} rows read")
-            continue
-        except OSError as e:
-            yield reject(label, 0, row_based, "unreadable_file", f"cannot read ({one_line(e)})", "",
-                         "check the file, or pass --skip-invalid to skip it")
-            continue
-        if count == 0:
-            yield reject(label, 0, row_based, "empty_file", "empty file (no rows)", "",
-                         "check the path or the step that produced the file")
+    return "unreadable_file", f"cannot read ({one_line(e)})", "", "check the file, or pass --skip-invalid to skip it"
 
 
 def write_rejects(rows: Iterable[RejectedRow], path: str | Path, *, append: bool = False) -> int:

@@ -62,7 +62,6 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +75,12 @@ from graphgen.readers import (
     BenchmarkSummary,
     Example,
     FieldMap,
-    QuestionRow,
+    QuestionBatch,
     SeedReadStats,
     load_benchmarks,
-    read_question_rows,
+    read_question_batches,
 )
-from graphgen.records import FilterDecision, FilterReason, RejectedRow
+from graphgen.records import FilterDecision, FilterReason
 from graphgen.stage import StageReport
 from graphgen.status import is_verified, marked_verified
 
@@ -238,6 +237,8 @@ def _lineage(row: dict) -> str | None:
     """The question a row was made from, when it is one of several by design: a number-shifted
     variant (its original) or a solve path (its question); such rows are never duplicates of
     their siblings (they are near copies on purpose), only of rows of other lineages."""
+    if "metadata" not in row and "variant" not in row and row.get("kind") != "path":
+        return None  # the common case, decided without the lookups below
     meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     variant = row.get("variant") or meta.get("variant")
     if isinstance(variant, dict) and variant.get("original_id"):
@@ -286,23 +287,42 @@ def _reason_line(row_id: str, reason: FilterReason, raw: str) -> str:
 
 
 class _Spool:
-    """The rows' text, in input order, in a temporary file next to the outputs. The file has
-    no name (unlinked as soon as it is made), so a killed run leaves nothing behind; spool
-    files that older versions left by name are removed when their run is gone."""
+    """The rows' text, in input order, in a temporary file next to the outputs: each row's
+    bytes as read and a newline, with the end offset of every row kept, so runs of kept rows
+    are copied out whole. The file has no name (unlinked as soon as it is made), so a killed
+    run leaves nothing behind; spool files that older versions left by name are removed when
+    their run is gone."""
 
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
         _remove_dead_spools(directory)
-        self._fh = tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory, prefix=".filter-spool-")
+        self._fh = tempfile.TemporaryFile("w+b", dir=directory, prefix=".filter-spool-")
+        self._ends: list[np.ndarray] = []
+        self._size = 0
 
-    def add(self, raw: str) -> None:
-        self._fh.write(raw.replace("\n", " ") + "\n")
+    def add(self, raws: list[bytes]) -> None:
+        if not raws:
+            return
+        blob = b"\n".join(raws) + b"\n"
+        if blob.count(b"\n") != len(raws):  # a row's text with a newline in it: one line per row
+            raws = [raw.replace(b"\n", b" ") for raw in raws]
+            blob = b"\n".join(raws) + b"\n"
+        self._fh.write(blob)
+        ends = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
+        ends += 1
+        np.cumsum(ends, out=ends)
+        ends += self._size
+        self._ends.append(ends)
+        self._size += len(blob)
 
-    def lines(self) -> Iterator[str]:
+    def ends(self) -> np.ndarray:
+        """The end offset of every row (row i is bytes ends[i-1]:ends[i], its newline included)."""
+        return np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
+
+    def reader(self):
         self._fh.flush()
         self._fh.seek(0)
-        for line in self._fh:
-            yield line.rstrip("\n")
+        return self._fh
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -355,35 +375,34 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     rejects_fh = None
     try:
         progress = Progress(None, label="filter", quiet=inputs.quiet)
-        reader = read_question_rows(inputs.inputs, inputs.field_map, skip_invalid=inputs.skip_invalid,
-                                    stats=stats, skip=None if inputs.seeds else _failed, unique_ids=False,
-                                    adapt=None if inputs.seeds else _RowAdapter(inputs.inputs))
-        batch: list[QuestionRow] = []
-
-        def flush() -> None:
-            _process_batch(batch, state, index, opts, bands_n, rows_per_band, timings)
-            progress.update(ok=True, n=len(batch))  # once per batch: no per-row work
-            batch.clear()
-
-        for item in reader:
-            if isinstance(item, RejectedRow):
+        batches = read_question_batches(inputs.inputs, inputs.field_map, batch_rows=opts.batch_rows,
+                                        skip_invalid=inputs.skip_invalid, stats=stats,
+                                        skip=None if inputs.seeds else _failed,
+                                        adapt=None if inputs.seeds else _RowAdapter(inputs.inputs),
+                                        solutions=opts.solutions)
+        for batch in batches:
+            for item in batch.rejects:
                 if rejects_fh is None:
                     inputs.rejects.parent.mkdir(parents=True, exist_ok=True)
                     rejects_fh = open(inputs.rejects, "w", encoding="utf-8")
                 rejects_fh.write(item.model_dump_json() + "\n")
                 progress.update(ok=False)
+            if not len(batch):
                 continue
-            if item.seed is None:
-                state.failed[len(state.ids) + len(batch)] = item.skipped or "skipped"
-            spool.add(item.raw)
-            state.kinds.append("seed" if inputs.seeds else str(item.row.get("kind") or "row"))
-            state.lineage.append(_lineage(item.row))
-            batch.append(item)
-            if len(batch) >= opts.batch_rows:
-                state.ids.extend(_row_id(r) for r in batch)
-                flush()
-        state.ids.extend(_row_id(r) for r in batch)
-        flush()
+            base = len(state.ids)
+            for k, why in batch.skipped.items():
+                state.failed[base + k] = why or "skipped"
+                row_id = batch.rows[k].get("id")
+                batch.ids[k] = str(row_id) if row_id is not None else hashlib.sha256(batch.raws[k]).hexdigest()[:16]
+            spool.add(batch.raws)
+            if inputs.seeds:
+                state.kinds.extend(["seed"] * len(batch))
+            else:
+                state.kinds.extend(str(row.get("kind") or "row") for row in batch.rows)
+            state.lineage.extend(map(_lineage, batch.rows))
+            state.ids.extend(batch.ids)
+            _process_batch(batch, state, index, opts, bands_n, rows_per_band, timings)
+            progress.update(ok=True, n=len(batch))  # once per batch: no per-row work
         progress.close()
         report.read = stats.read + len(state.failed)
         report.rejected = stats.rejected
@@ -418,7 +437,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             timings["judge"] += time.monotonic() - t
         t = time.monotonic()
         decisions = _write_outputs(inputs, opts, state, spool, keep_of, similarity, kind_of, paraphrases, items,
-                                   summaries, report, judged)
+                                   summaries, report, judged, decisions=store is not None)
         if store is not None:  # the row status every later stage reads (graphgen.status)
             report.decisions_recorded = store.add_filter_decisions(decisions)
         timings["write"] += time.monotonic() - t
@@ -452,24 +471,23 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     return report
 
 
-def _row_id(row: QuestionRow) -> str:
-    if row.seed is not None:
-        return row.seed.id
-    value = row.row.get("id")
-    return str(value) if value is not None else hashlib.sha256(row.raw.encode()).hexdigest()[:16]
-
-
-def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSettings,
+def _process_batch(batch: QuestionBatch, state: _Rows, index, opts: FilterSettings,
                    bands_n: int, rows_per_band: int, timings: Counter) -> None:
     """Decontaminate one batch and compute its hashes and MinHash signatures."""
-    if not batch:
+    if not len(batch):
         return
     base = len(state.ids) - len(batch)
-    usable = np.fromiter((r.seed is not None for r in batch), dtype=bool, count=len(batch))
-    questions = [r.seed.question if r.seed is not None else "" for r in batch]
+    usable = np.ones(len(batch), dtype=bool)
+    if batch.skipped:
+        usable[np.fromiter(batch.skipped, dtype=np.int64)] = False
+    questions = batch.questions
     state.usable.append(usable)
-    state.verified.append(np.fromiter((_is_verified(state.ids[base + k], r.row, opts.verified_field, state.verdicts)
-                                       for k, r in enumerate(batch)), dtype=bool, count=len(batch)))
+    field = opts.verified_field
+    if state.verdicts:
+        verified = (_is_verified(state.ids[base + k], row, field, state.verdicts) for k, row in enumerate(batch.rows))
+    else:  # no stored verdicts: only rows that carry the field can say they are verified
+        verified = (field in row and marked_verified(row, field) for row in batch.rows)
+    state.verified.append(np.fromiter(verified, dtype=bool, count=len(batch)))
     if state.texts_for_semantic is not None:
         state.texts_for_semantic.extend(questions)
 
@@ -480,7 +498,7 @@ def _process_batch(batch: list[QuestionRow], state: _Rows, index, opts: FilterSe
     if index is not None:
         fields = [("question", tokens, words)]
         if opts.solutions:
-            sol_tokens, sol_words = neardup.tokenize([(r.seed.solution or "") if r.seed else "" for r in batch])
+            sol_tokens, sol_words = neardup.tokenize([solution or "" for solution in batch.solutions])
             fields.append(("solution", sol_tokens, sol_words))
         for field, toks, wl in fields:
             for i, hits in index.match(toks, wl).items():
@@ -600,7 +618,11 @@ def _dup_reason(kind: int, kept_id: str, sim: float) -> FilterReason:
 def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spool: _Spool,
                    keep_of: np.ndarray, similarity: np.ndarray, kind_of: np.ndarray,
                    paraphrases: dict[int, FilterReason], items, summaries: list[BenchmarkSummary],
-                   report: FilterReport, judged: dict[int, FilterReason] | None = None) -> list[FilterDecision]:
+                   report: FilterReport, judged: dict[int, FilterReason] | None = None,
+                   decisions: bool = False) -> list[FilterDecision]:
+    """Kept rows to the output as read (runs of kept rows copied from the spool whole),
+    removed and flagged rows with their reasons; with ``decisions`` every row's
+    `FilterDecision` (for the store)."""
     judged = judged or {}
     paths = {name: inputs.path(name) for name in ("output", "removed", "flagged")}
     paths["output"] = inputs.output
@@ -610,15 +632,33 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
     examples: dict[str, list[Example]] = {}
     for p in tmp.values():
         p.parent.mkdir(parents=True, exist_ok=True)
-    handles = {name: open(p, "w", encoding="utf-8") for name, p in tmp.items()}
-    decisions: list[FilterDecision] = []
+    handles = {name: open(p, "wb") for name, p in tmp.items()}
+    reasons: dict[int, FilterReason] = {}  # every row that is not simply kept: its reason (None: kept and flagged)
+    n = len(state.ids)
+    # rows that need a look: failed, contaminated, duplicates, judged, flagged; the rest are kept
+    special = set(state.failed) | set(state.contaminated) | set(judged) | set(paraphrases)
+    special.update(np.flatnonzero(kind_of).tolist())
+    ends = spool.ends()
+    if len(ends) != n:
+        raise RuntimeError(f"filter: the spool holds {len(ends)} rows for {n} read")  # never silently
+    src = spool.reader()
+    out = handles["output"]
 
-    def judged_any(i: int) -> bool:
-        # with the judge on, a cosine flag alone is not a paraphrase: the judge said no
-        return report.judge is not None
+    def copy_kept(upto: int) -> None:
+        """Rows from the spool's position up to row `upto` (exclusive) go to the output whole."""
+        size = int(ends[upto - 1]) - src.tell() if upto else 0
+        while size > 0:
+            chunk = src.read(min(size, 1 << 24))
+            if not chunk:
+                raise RuntimeError("filter: the spool ended early")
+            out.write(chunk)
+            size -= len(chunk)
 
     try:
-        for i, raw in enumerate(spool.lines()):
+        for i in sorted(special):
+            copy_kept(i)
+            line = src.read(int(ends[i]) - src.tell())
+            raw = line[:-1].decode("utf-8")
             row_id = state.ids[i]
             reason: FilterReason | None = None
             if i in state.failed:
@@ -643,24 +683,24 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
                 bench.rows_removed += 1
                 if len(bench.examples) < opts.examples:
                     bench.examples.append(Example(row_id=row_id, detail=reason.message))
-            elif i in paraphrases and not judged_any(i):
+            elif i in paraphrases and report.judge is None:
+                # (with the judge on, a cosine flag alone is not a paraphrase: the judge said no)
                 para = paraphrases[i]
                 by_name[para.benchmark].paraphrases += 1
                 if opts.drop_paraphrases:
                     reason = para
                 else:
-                    handles["flagged"].write(_reason_line(row_id, para, raw))
+                    handles["flagged"].write(_reason_line(row_id, para, raw).encode("utf-8"))
                     report.flagged += 1
-            decisions.append(FilterDecision(row_id=row_id, row_kind=state.kinds[i],
-                                            decision="kept" if reason is None else reason.kind,
-                                            reason=reason if reason is not None else paraphrases.get(i)))
             if reason is None:
-                handles["output"].write(raw + "\n")
-                report.kept += 1
+                out.write(line)
             else:
-                handles["removed"].write(_reason_line(row_id, reason, raw))
+                reasons[i] = reason
+                handles["removed"].write(_reason_line(row_id, reason, raw).encode("utf-8"))
                 removed_by_kind[reason.kind] += 1
                 report.removed += 1
+        copy_kept(n)
+        report.kept = n - report.removed
         for fh in handles.values():
             fh.flush()
             os.fsync(fh.fileno())
@@ -683,7 +723,11 @@ def _write_outputs(inputs: FilterInputs, opts: FilterSettings, state: _Rows, spo
         members = dup & (kind_of == code)
         if members.any():
             report.clusters[name] = int(len(np.unique(keep_of[members])))
-    return decisions
+    if not decisions:
+        return []
+    return [FilterDecision(row_id=row_id, row_kind=kind, decision="kept" if (reason := reasons.get(i)) is None else reason.kind,
+                           reason=reason if reason is not None else paraphrases.get(i))
+            for i, (row_id, kind) in enumerate(zip(state.ids, state.kinds))]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
