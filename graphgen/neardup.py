@@ -50,7 +50,9 @@ __all__ = [
     "Tokens",
     "TokenText",
     "tokenize",
+    "concat_tokens",
     "window_hashes",
+    "window_keys",
     "BenchmarkIndex",
     "ContaminationHit",
     "minhash_signatures",
@@ -213,15 +215,105 @@ def tokenize(texts: Sequence[str], normalised: bool = False) -> tuple[Tokens, To
     ``normalised``: the texts already went through the question normaliser.
 
     The same tokens as ``_TOKEN.findall`` (numbers with one decimal part, runs of letters),
-    found for the whole batch at once with numpy over its code points: the batch is one
-    string (rows joined by NUL), normalised in one call, and each token's hash is a
-    polynomial of its code points taken from one prefix sum, so no token string is made.
-    NFKC and case folding work character by character, so normalising the joined batch
-    equals joining the normalised rows; whitespace is a separator either way.
+    found for the whole batch at once with numpy: the batch is one string (rows joined by
+    NUL), normalised in one call, and each token's hash is a polynomial of its code points
+    taken from one prefix sum, so no token string is made. NFKC and case folding work
+    character by character, so normalising the joined batch equals joining the normalised
+    rows; whitespace is a separator either way. Rows that are ASCII (most) are worked on as
+    bytes (one byte per character, classes by comparison, no table look-up); the others as
+    code points; the hashes are the same either way, and the two are merged in row order.
     """
     if not normalised:  # NFKC leaves ASCII as it is, and str.isascii() costs nothing
         normalize = unicodedata.normalize
         texts = [t if t.isascii() else normalize("NFKC", t) for t in texts]
+    ascii_rows = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+    if ascii_rows.all():
+        return _tokenize_ascii(texts, normalised)
+    if not ascii_rows.any():
+        return _tokenize_code_points(texts, normalised)
+    a = np.flatnonzero(ascii_rows)
+    u = np.flatnonzero(~ascii_rows)
+    ta, xa = _tokenize_ascii([texts[i] for i in a.tolist()], normalised)
+    tu, xu = _tokenize_code_points([texts[i] for i in u.tolist()], normalised)
+    lengths = np.empty(len(texts), dtype=np.int64)
+    lengths[a] = ta.lengths
+    lengths[u] = tu.lengths
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # the code-point rows' tokens go to their rows' places; the ASCII rows' fill the rest in order
+    ulen = tu.lengths
+    dest_u = np.repeat(offsets[u] - tu.offsets[:-1], ulen) + np.arange(int(ulen.sum()), dtype=np.int64)
+    from_a = np.ones(int(offsets[-1]), dtype=bool)
+    from_a[dest_u] = False
+    shift = len(xa.text) + 1
+    merged = []
+    for va, vu in ((ta.hashes, tu.hashes), (ta.is_number, tu.is_number), (xa.starts, xu.starts + shift),
+                   (xa.ends, xu.ends + shift)):
+        out = np.empty(int(offsets[-1]), dtype=va.dtype)
+        out[from_a] = va
+        out[dest_u] = vu
+        merged.append(out)
+    hashes, is_number, starts, ends = merged
+    return Tokens(hashes, is_number, offsets), TokenText(xa.text + _SEP + xu.text, starts, ends, offsets)
+
+
+def _tokenize_ascii(texts: Sequence[str], normalised: bool) -> tuple[Tokens, TokenText]:
+    """`tokenize` of ASCII texts, on their bytes: letters and digits by comparison (case
+    folding is lower-casing in ASCII), tokens as the runs of one class."""
+    joined = _SEP.join(texts)
+    if not normalised:
+        joined = joined.lower()
+    codes = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    size = len(codes)
+    # 1 letter, 2 digit, 0 anything else (a NUL inside a row is a separator, as a space is)
+    cls = (np.subtract(codes, 97, dtype=np.uint8) < 26).view(np.uint8)
+    cls |= (np.subtract(codes, 48, dtype=np.uint8) < 10).view(np.uint8) << 1
+    # class changes: a token starts at a change to a letter or digit and ends at a change from one
+    edges = np.concatenate(([0], np.flatnonzero(cls[1:] != cls[:-1]) + 1, [size])) if size else np.zeros(1, np.int64)
+    after = cls[edges[:-1]]  # the class of each run
+    # a '.' between digits joins a number (3.5), once per number: in 1.2.3 only the first. Such
+    # a dot is a one-character run between two digit runs; dots in a chain (digits between
+    # them only) join alternately, from the first
+    runs = len(edges) - 1
+    dot = np.flatnonzero((after[1:-1] == 0) & (edges[2:-1] - edges[1:-2] == 1) & (after[:-2] == 2)
+                         & (after[2:] == 2)) + 1 if runs > 2 else np.zeros(0, dtype=np.int64)
+    dot = dot[codes[edges[dot]] == 46]
+    absorbed = np.zeros(runs, dtype=bool)
+    if len(dot):
+        linked = np.zeros(len(dot), dtype=bool)
+        linked[1:] = dot[1:] - dot[:-1] == 2  # one digit run between two dots
+        idx = np.arange(len(dot))
+        first = np.maximum.accumulate(np.where(linked, 0, idx))
+        dot = dot[(idx - first) % 2 == 0]
+        absorbed[dot] = absorbed[dot + 1] = True  # the dot and the digits after it join the digits before
+    token = (after != 0) & ~absorbed
+    last_run = np.arange(runs, dtype=np.int64)
+    if len(dot):
+        last_run[dot - 1] = dot + 1
+    starts = edges[:-1][token]
+    ends = edges[1:][last_run[token]] if len(dot) else edges[1:][token]
+    is_number = after[token] == 2
+    row_start = np.zeros(len(texts), dtype=np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))[:-1] + 1, out=row_start[1:])
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    if len(texts):
+        offsets[1:-1] = np.searchsorted(starts, row_start[1:])
+        offsets[-1] = len(starts)
+    if len(starts):
+        prefix = np.zeros(size + 1, dtype=np.uint64)
+        np.multiply(codes, _powers(_CHAR_BASE, size), out=prefix[1:])
+        np.cumsum(prefix[1:], out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * _powers(_CHAR_BASE_INVERSE, size)[starts]
+        h += (ends - starts).astype(np.uint64)
+        hashes = _mix(h)
+    else:
+        hashes = np.zeros(0, dtype=np.uint64)
+    return Tokens(hashes, is_number, offsets), TokenText(joined, starts, ends, offsets)
+
+
+def _tokenize_code_points(texts: Sequence[str], normalised: bool) -> tuple[Tokens, TokenText]:
+    """`tokenize` of any texts (NFKC already applied unless ``normalised``), on code points."""
     joined = _SEP.join(texts)
     if _SEP in joined and joined.count(_SEP) != max(0, len(texts) - 1):
         joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
@@ -278,6 +370,18 @@ def tokenize(texts: Sequence[str], normalised: bool = False) -> tuple[Tokens, To
     return Tokens(hashes, is_number, offsets), TokenText(joined, starts, ends, offsets)
 
 
+def concat_tokens(parts: Sequence[Tokens]) -> Tokens:
+    """One `Tokens` of several batches' rows, in order (what one `tokenize` call of all the
+    texts returns)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return Tokens(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), np.zeros(1, dtype=np.int64))
+    shift = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
+    offsets = np.concatenate([parts[0].offsets[:1]] + [p.offsets[1:] + k for p, k in zip(parts, shift)])
+    return Tokens(np.concatenate([p.hashes for p in parts]), np.concatenate([p.is_number for p in parts]), offsets)
+
+
 def _powers(base: np.uint64, count: int) -> np.ndarray:
     if count <= 0:
         return np.zeros(0, dtype=np.uint64)
@@ -299,9 +403,21 @@ def window_hashes(tokens: Tokens, n: int, *, masked: bool = False,
     ``masked``: numbers all hash alike. ``min_words``: keep only windows with at least this
     many non-number tokens (so a masked window of bare numbers matches nothing).
 
-    A window's hash is sum(t[s+j] * P**j), mixed: computed for every window length from
-    one prefix sum of t[k] * P**k, times the inverse power P**-s (P is odd, so it has an
-    inverse modulo 2**64). ``at``: only windows starting at these token positions.
+    A window's hash is sum(t[s+j] * P**j) (`window_keys`) plus n, mixed. ``at``: only windows
+    starting at these token positions.
+    """
+    h, starts = window_keys(tokens, n, masked=masked, min_words=min_words, at=at)
+    return _mix(h + np.uint64(n)), starts
+
+
+def window_keys(tokens: Tokens, n: int, *, masked: bool = False,
+                min_words: int = 0, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`window_hashes` unmixed: sum(t[s+j] * P**j) of every n-token window inside one text.
+
+    Computed for every window from one prefix sum of t[k] * P**k, times the inverse power
+    P**-s (P is odd, so it has an inverse modulo 2**64). The token hashes are mixed already,
+    so these keys are spread over all 64 bits; the decontamination tables hold them (one
+    length per table, every hit confirmed token by token).
     """
     total = len(tokens.hashes)
     if total < n or n <= 0:
@@ -320,8 +436,17 @@ def window_hashes(tokens: Tokens, n: int, *, masked: bool = False,
         words_before = tokens.words_before()
         keep &= (words_before[starts + n] - words_before[starts]) >= min_words
     starts = starts[keep]
-    h = (prefix[starts + n] - prefix[starts]) * inverse[starts] + np.uint64(n)
-    return _mix(h), starts
+    return (prefix[starts + n] - prefix[starts]) * inverse[starts], starts
+
+
+def _all_window_keys(tokens: Tokens, n: int, masked: bool) -> np.ndarray:
+    """`window_keys` of the window at every start 0 .. len - n, crossing rows or not (the
+    caller checks the few that hit a table)."""
+    total = len(tokens.hashes)
+    prefix, inverse = tokens.prefix(masked)
+    h = prefix[n:] - prefix[: total + 1 - n]
+    h *= inverse[: total + 1 - n]
+    return h
 
 
 # --- decontamination ---------------------------------------------------------------------
@@ -335,14 +460,18 @@ class ContaminationHit:
     # where the matched windows are in the row, for the words reported (sliced on demand)
     _text: TokenText | None = field(default=None, repr=False)
     _row: int = field(default=0, repr=False)
-    _windows: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (start, length)
+    # (start, length) of each window: two arrays, turned into words only for the rows reported
+    _windows: tuple[np.ndarray, np.ndarray] | list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     @functools.cached_property
     def ngrams(self) -> list[str]:
         """Every distinct matched window as words of the row, in order found (at most 20)."""
         out: list[str] = []
         words = self._text.words(self._row) if self._text is not None else []
-        for start, length in self._windows:
+        windows = self._windows
+        if isinstance(windows, tuple):
+            windows = zip(windows[0].tolist(), windows[1].tolist())
+        for start, length in windows:
             text = " ".join(words[start:start + length])
             if text not in out:
                 out.append(text)
@@ -385,30 +514,49 @@ class BenchmarkIndex:
         first = tokens.offsets[:-1]
         # (table, masked view, window length or 0 for "the item's own length", kind)
         self.tables: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], bool, int, str]] = []
-        h, starts = self._drop_boilerplate(*window_hashes(tokens, n), owner, first)
+        h, starts = self._drop_boilerplate(*window_keys(tokens, n), owner, first)
         self.tables.append((self._table(h, starts, owner, first), False, n, "ngram"))
         if number_variants:
-            h, starts = window_hashes(tokens, n, masked=True, min_words=self.min_words)
+            h, starts = window_keys(tokens, n, masked=True, min_words=self.min_words)
             h, starts = self._drop_boilerplate(h, starts, owner, first, masked=True)
             self.tables.append((self._table(h, starts, owner, first), True, n, "ngram-numbers"))
         # Items shorter than n: the hash of the whole item, one table per length.
         lengths = tokens.lengths
         for length in sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())):
-            h, starts = window_hashes(tokens, length)
+            h, starts = window_keys(tokens, length)
             whole = lengths[owner[starts]] == length
             whole &= starts == first[owner[starts]]
             self.tables.append((self._table(h[whole], starts[whole], owner, first), False, length, "contained"))
         short = (lengths > 0) & (lengths < n)
         self.short_firsts = np.unique(tokens.hashes[first[short]]) if short.any() else np.zeros(0, dtype=np.uint64)
+        self._filters()
+        self.matched_items: set[int] = set()
+
+    def _filters(self) -> None:
         # A presence filter over the top bits of every key: most windows of a row miss every
-        # table, and one look-up in this 16 MB array is cheaper than a binary search.
+        # table, and one look-up in this 16 MB array is cheaper than a binary search; and one
+        # over the first tokens of the short items.
         self.present = np.zeros(1 << _FILTER_BITS, dtype=bool)
         for (keys, _o, _p), _m, _l, _k in self.tables:
             self.present[keys >> np.uint64(64 - _FILTER_BITS)] = True
-        self.matched_items: set[int] = set()
+        self.short_present = np.zeros(1 << 16, dtype=bool)
+        self.short_present[self.short_firsts >> np.uint64(48)] = True
+        # each table's distinct keys and where their entries start (entries n .. n+1 share a key)
+        self.distinct = []
+        for (keys, _o, _p), _m, _l, _k in self.tables:
+            first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else \
+                np.zeros(0, dtype=np.int64)
+            self.distinct.append((keys[first], np.append(first, len(keys))))
+        # which lengths of whole short items start with each of short_firsts
+        lengths = self.item_tokens.lengths
+        short = np.flatnonzero((lengths > 0) & (lengths < self.n))
+        self.short_lengths = np.zeros((len(self.short_firsts), self.n), dtype=bool)
+        if len(short):
+            firsts = np.searchsorted(self.short_firsts, self.item_tokens.hashes[self.item_tokens.offsets[short]])
+            self.short_lengths[firsts, lengths[short]] = True
 
     # what a saved index holds (bump the version when the tokens or tables change)
-    _CACHE_VERSION = 1
+    _CACHE_VERSION = 2  # 2: tables hold unmixed window keys (window_keys)
 
     @classmethod
     def cached(cls, items: Sequence[tuple[str, str, str]], directory: Path | None, **options) -> "BenchmarkIndex":
@@ -463,9 +611,7 @@ class BenchmarkIndex:
         self.short_firsts = saved["short_firsts"]
         self.tables = [((saved[f"t{k}_keys"], saved[f"t{k}_owners"], saved[f"t{k}_positions"]), bool(m), int(n), str(kind))
                        for k, (m, n, kind) in enumerate(meta["tables"])]
-        self.present = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        for (keys, _o, _p), _m, _l, _k in self.tables:
-            self.present[keys >> np.uint64(64 - _FILTER_BITS)] = True
+        self._filters()
         self.matched_items = set()
         return self
 
@@ -515,27 +661,53 @@ class BenchmarkIndex:
         so a batch costs the same few numpy passes however many rows it has.
         """
         n_items = max(1, len(self.items))
-        row_of = np.repeat(np.arange(len(tokens), dtype=np.int64), tokens.lengths)
-        row_start = tokens.offsets[:-1]
+        total = len(tokens.hashes)
+        offsets = tokens.offsets
+        row_start = offsets[:-1]
         item_first = self.item_tokens.offsets[:-1]
         parts = []  # per table: (pair key, row start s, window length, table order, masked)
         # whole short items can only start where a row has the first token of one of them:
-        # their windows are hashed at those few positions instead of everywhere, once per length
-        short_at = np.flatnonzero(np.isin(tokens.hashes, self.short_firsts)) if len(self.short_firsts) else None
+        # their windows are looked up at those few positions instead of everywhere
+        short_at = short_first = None
+        if len(self.short_firsts):
+            maybe = np.flatnonzero(self.short_present[tokens.hashes >> np.uint64(48)])
+            short_first = np.searchsorted(self.short_firsts, tokens.hashes[maybe])
+            found = self.short_firsts[np.minimum(short_first, len(self.short_firsts) - 1)] == tokens.hashes[maybe]
+            short_at, short_first = maybe[found], short_first[found]
+        every: dict[bool, np.ndarray] = {}  # the keys of the windows at every start, per view
         for order, ((keys, owners, positions), masked, length, kind) in enumerate(self.tables):
-            if not len(keys):
+            if not len(keys) or total < length:
                 continue
-            h, starts = window_hashes(tokens, length, masked=masked, min_words=self.min_words if masked else 0,
-                                      at=short_at if kind == "contained" else None)
-            if not len(h):
-                continue
+            if kind == "contained":
+                if short_at is None:
+                    continue
+                # only where the row has the first token of an item of this length
+                at = short_at[self.short_lengths[short_first, length]]
+                at = at[at <= total - length]
+                prefix, inverse = tokens.prefix(False)
+                h = (prefix[at + length] - prefix[at]) * inverse[at]
+            else:
+                at = None
+                if masked not in every:
+                    every[masked] = _all_window_keys(tokens, length, masked)
+                h = every[masked]
             maybe = np.flatnonzero(self.present[h >> np.uint64(64 - _FILTER_BITS)])
-            lo = np.searchsorted(keys, h[maybe], side="left")
-            found_key = keys[np.minimum(lo, len(keys) - 1)] == h[maybe]
-            hit, lo = maybe[found_key], lo[found_key]
+            h = h[maybe]
+            starts = maybe if at is None else at[maybe]
+            # the few candidates: windows inside one row (and, number-masked, with enough words)
+            row = np.searchsorted(offsets, starts, side="right") - 1
+            inside = starts + length <= offsets[row + 1]
+            if masked:
+                words_before = tokens.words_before()
+                inside &= (words_before[starts + length] - words_before[starts]) >= self.min_words
+            h, starts, row = h[inside], starts[inside], row[inside]
+            distinct, first_entry = self.distinct[order]
+            lo = np.searchsorted(distinct, h, side="left")
+            found_key = distinct[np.minimum(lo, len(distinct) - 1)] == h
+            hit, lo = np.flatnonzero(found_key), lo[found_key]
             if not len(hit):
                 continue
-            hi = np.searchsorted(keys, h[hit], side="right")
+            lo, hi = first_entry[lo], first_entry[lo + 1]
             # one entry per (window, item entry of its key)
             count = hi - lo
             win = np.repeat(hit, count)
@@ -549,8 +721,7 @@ class BenchmarkIndex:
             ok = np.ones(len(win), dtype=bool)
             for j in range(length):
                 ok &= mine_values[start + j] == theirs_values[item_first[item] + pos + j]
-            start, item, pos = start[ok], item[ok], pos[ok]
-            row = row_of[start]
+            start, item, pos, row = start[ok], item[ok], pos[ok], row[win][ok]
             parts.append((row * n_items + item, start - row_start[row], pos, length, order, masked))
         if not parts:
             return {}
@@ -567,7 +738,8 @@ class BenchmarkIndex:
         if masked.any():
             accepted = np.union1d(accepted, self._number_variant_pairs(
                 tokens, pair[masked], s[masked], pos[masked], n_items))
-        keep = np.isin(pair, accepted)
+        where = np.searchsorted(accepted, pair)  # accepted is sorted and unique
+        keep = accepted[np.minimum(where, len(accepted) - 1)] == pair if len(accepted) else np.zeros(len(pair), bool)
         pair, s, length, table = pair[keep], s[keep], length[keep], table[keep]
         if not len(pair):
             return {}
@@ -594,8 +766,7 @@ class BenchmarkIndex:
             row, item = divmod(p, n_items)
             kind = self.tables[int(table[b])][3]
             coverage = min(1.0, c / max(1, int(self.item_lengths[item])))
-            windows = list(zip(s[b:e].tolist(), length[b:e].tolist()))
-            hits.setdefault(row, []).append(ContaminationHit(item, kind, coverage, text, row, windows))
+            hits.setdefault(row, []).append(ContaminationHit(item, kind, coverage, text, row, (s[b:e], length[b:e])))
         for found in hits.values():
             self.matched_items.update(hit.item for hit in found)
         return hits

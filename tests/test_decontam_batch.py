@@ -13,6 +13,7 @@ import random
 import re
 import subprocess
 import sys
+import unicodedata
 
 from clirun import REPO, SHARED
 from graphgen import neardup
@@ -54,6 +55,23 @@ def test_tokens_are_the_regex_tokens_of_the_normalised_text():
     for w, h in zip(flat, tokens.hashes.tolist()):
         assert seen.setdefault(w, h) == h
     assert len(set(seen.values())) == len(seen)
+
+
+def test_ascii_rows_take_the_byte_path_with_the_same_tokens_and_hashes():
+    """ASCII rows are tokenised on their bytes, the others on code points: both give the
+    regex's tokens and the same hash per token, mixed in one batch or not."""
+    rng = random.Random(3)
+    texts = ["".join(rng.choice("12..9 aAbZ_-\n\x00") for _ in range(rng.randint(0, 30))) for _ in range(400)]
+    texts += ["1.2.3.4.5", "a1.2b3.4.5.6c", "..1..2..", "9.", ".9", "3.14159 and 2.71.8"]
+    for batch in (texts, texts + ["½ ５.５ café"]):
+        tokens, text = neardup.tokenize(batch)
+        slow, _ = neardup._tokenize_code_points([unicodedata.normalize("NFKC", t) for t in batch], False)
+        assert tokens.hashes.tolist() == slow.hashes.tolist()
+        assert tokens.offsets.tolist() == slow.offsets.tolist()
+        assert tokens.is_number.tolist() == slow.is_number.tolist()
+        for row, original in enumerate(batch):
+            expected = re.findall(r"\d+(?:\.\d+)?|[^\W\d_]+", neardup.normalise_question(original.replace("\x00", " ")))
+            assert text[row] == expected, original
 
 
 def _reference(index: neardup.BenchmarkIndex, rows: list[str]) -> dict[int, dict[int, str]]:
