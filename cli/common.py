@@ -145,31 +145,39 @@ def _on_sigterm(signum, frame) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+#: the user-fixable errors friendly_errors turns into one line: (module, class)
+_KNOWN_ERRORS = (("graphgen.readers.seeds", "SeedInputError"), ("graphgen.stages.extract", "AnnotationError"),
+                 ("graphgen.store.base", "StoreError"), ("graphgen.errors", "LLMFatalError"),
+                 ("graphgen.embed", "EmbeddingError"), ("graphgen.stage", "StageError"),
+                 ("graphgen.engine", "EngineError"), ("graphgen.rows", "OutputBusyError"),
+                 ("graphgen.sandbox", "SandboxError"))
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """The classes of `_KNOWN_ERRORS` whose modules are loaded: an error can only have been
+    raised from a module that was imported, so a command (filter) does not import the
+    embedder, the sandbox or extract just to be able to name their errors."""
+    return tuple(getattr(module, name) for module_name, name in _KNOWN_ERRORS
+                 if (module := sys.modules.get(module_name)) is not None)
+
+
 def friendly_errors(f):
     """Known, user-fixable errors become one line on stderr and exit code 1; Ctrl-C and
     SIGTERM say how to resume."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        from graphgen.embed import EmbeddingError
-        from graphgen.engine import EngineError
-        from graphgen.errors import LLMFatalError
-        from graphgen.readers import SeedInputError
-        from graphgen.rows import OutputBusyError
-        from graphgen.sandbox import SandboxError
-        from graphgen.stage import StageError
-        from graphgen.stages.extract import AnnotationError
-
         try:
             signal.signal(signal.SIGTERM, _on_sigterm)
         except ValueError:  # not the main thread (an embedding host): leave signals alone
             pass
         try:
             return f(*args, **kwargs)
-        except (SeedInputError, AnnotationError, StoreError, LLMFatalError, EmbeddingError, StageError, EngineError,
-                OutputBusyError, SandboxError) as exc:
-            raise click.ClickException(one_line(exc)) from None
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:
+            if isinstance(exc, _known_errors()):
+                raise click.ClickException(one_line(exc)) from None
+            if not isinstance(exc, (OSError, sqlite3.Error)):
+                raise
             hint = storage_hint(exc)
             where = getattr(exc, "filename", None)
             if hint is None and not (isinstance(exc, OSError) and where):

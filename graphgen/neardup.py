@@ -78,8 +78,13 @@ _NUMBER = re.compile(r"\d")
 _MASK = np.uint64(0x9E3779B97F4A7C15)  # the placeholder every number becomes when masked
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-# One odd multiplier per band position: a band's hash depends on value order.
-_POSITION = (np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1))
+
+
+@functools.cache
+def _position() -> np.ndarray:
+    """One odd multiplier per band position: a band's hash depends on value order (made on
+    first use: numpy.random costs an import that decontamination alone does not need)."""
+    return np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 # Base of the window hashes (odd, so invertible modulo 2**64) and its inverse.
 _BASE = np.uint64(0x9FB21C651E98DF25)
 _BASE_INVERSE = np.uint64(pow(int(_BASE), -1, 2**64))
@@ -915,7 +920,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     sig = signatures[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
     h = np.zeros((n, bands), dtype=np.uint64)
     for k in range(rows):
-        h += sig[:, :, k] * _POSITION[k]
+        h += sig[:, :, k] * _position()[k]
     return _mix(h)
 
 
