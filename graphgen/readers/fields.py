@@ -70,6 +70,8 @@ def stable_seed_id(question: str, source: str) -> str:
 
 def _as_text(value: Any) -> str | None:
     """Scalar -> str; None / '' / NaN -> None; integral floats lose their '.0'."""
+    if type(value) is str:  # the common case first
+        return value if value.strip() else None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -249,18 +251,12 @@ def _to_seed(row: Any, fmap: FieldMap, source: str, prefix_ids: bool = False) ->
     )
 
 
-def _question_parts(row: Any, fmap: FieldMap, source: str, prefix_ids: bool, keys: _Keys | None,
-                    solution: bool = False) -> tuple[str, str, str | None]:
-    """(id, question, solution or None) of a row, exactly as `_to_seed` makes them, with the
-    same problems raised, without the record (a reader that needs only these, e.g. filter's).
-    ``keys``: the row's keys as `_detect` found them for its key set (None: detect now);
-    ``solution``: also the solution (with the GSM8K rule), else None."""
-    seed_id, question, sol, _answer, _source = _parts(row, fmap, source, prefix_ids, keys, solution)
-    return seed_id, question, sol
-
-
 def _parts(row: Any, fmap: FieldMap, source: str, prefix_ids: bool, keys: _Keys | None,
            full: bool) -> tuple[str, str, str | None, str | None, str]:
+    """(id, question, solution, answer, source) of a row, with the problems `_to_seed` raises.
+    ``keys``: the row's keys as `_detect` found them for its key set (None: detect now).
+    Without ``full`` the solution and answer are None (a named field must still be present),
+    for a reader that needs only the id and the question (filter's)."""
     if not isinstance(row, dict):
         raise _RowProblem("not_object", f"row is a JSON {type(row).__name__}, not an object")
     if keys is None:
@@ -284,7 +280,8 @@ def _parts(row: Any, fmap: FieldMap, source: str, prefix_ids: bool, keys: _Keys 
             answer = last_boxed(solution)
     # A row's own `source` field (e.g. graphgen's seed files, mixed-dataset files) wins
     # over the file stem; --source / fmap.source name another field.
-    row_source = _as_text(row.get(fmap.source or "source")) or source
+    row_source = row.get(fmap.source or "source")
+    row_source = source if row_source is None else (_as_text(row_source) or source)
     seed_id = _optional(row, fmap.id, ID_FIELDS, "id", keys.id)
     if seed_id is None:
         seed_id = stable_seed_id(question, row_source)

@@ -54,7 +54,7 @@ from graphgen.readers.fields import (
     FieldMap,
     _detect,
     _fields_used,
-    _question_parts,
+    _parts,
     _RowProblem,
     _to_seed,
     stable_seed_id,
@@ -351,7 +351,7 @@ def read_question_batches(
     """`read_question_rows` with ``unique_ids=False``, in batches of up to `batch_rows` rows and
     without a `SeedQuestion` per row: each row's id, question (and with ``solutions`` its
     solution) are made exactly as `read_seeds` makes them, with the same rejects and errors
-    (`graphgen.readers.fields._question_parts`), the fields detected once per set of keys
+    (`graphgen.readers.fields._parts`), the fields detected once per set of keys
     instead of once per row; JSONL lines are kept as the bytes read. For callers that read
     many rows for their questions alone (`graphgen filter`).
     """
@@ -364,7 +364,8 @@ def read_question_batches(
         path, split, label = _resolve_path(spec)
         stats.files.append(label)
         row_based, own_text, src = _file_kind(path, source)
-        count = 0
+        count = ok = 0
+        mapped = label in stats.field_maps
         last_keys: Any = None
         keys = None
         try:
@@ -397,30 +398,34 @@ def read_question_batches(
                         if row_keys != last_keys:
                             keys, last_keys = _detect(row, fmap), row_keys
                     try:
-                        row_id, question, solution = _question_parts(row, fmap, src, prefix_ids,
-                                                                     keys if is_dict else None, solutions)
+                        row_id, question, solution, _a, _s = _parts(row, fmap, src, prefix_ids,
+                                                                    keys if is_dict else None, solutions)
                     except _RowProblem as p:
                         raw = text.rstrip("\r\n") if own_text else text
                         batch.rejects.append(_reject(label, line, row_based, p.reason, p.message,
                                                      raw or _raw_of(row),
                                                      "fix the row or pass --skip-invalid", skip_invalid, stats))
                         continue
-                    if label not in stats.field_maps:
-                        stats.field_maps[label] = _fields_used(row, fmap, _to_seed(row, fmap, src, prefix_ids),
-                                                               prefix_ids)
-                    stats.read += 1
-                    stats.ok += 1
+                    if not mapped:
+                        stats.field_maps.setdefault(label, _fields_used(row, fmap, _to_seed(row, fmap, src, prefix_ids),
+                                                                        prefix_ids))
+                        mapped = True
+                    ok += 1
                     batch.ids.append(row_id)
                     batch.questions.append(question)
                     batch.solutions.append(solution)
                 batch.rows.append(row)
                 batch.raws.append(data)
                 if len(batch.raws) >= batch_rows:
+                    stats.read, stats.ok, ok = stats.read + ok, stats.ok + ok, 0  # counted per batch, not per row
                     yield batch
                     batch = QuestionBatch()
         except (_FileProblem, EOFError, OSError) as e:
+            stats.read, stats.ok, ok = stats.read + ok, stats.ok + ok, 0
             batch.rejects.append(_reject(label, 0, row_based, *_file_problem(e, count), skip_invalid, stats))
             continue
+        finally:
+            stats.read, stats.ok = stats.read + ok, stats.ok + ok
         if count == 0:
             batch.rejects.append(_reject(label, 0, row_based, *_EMPTY_FILE, skip_invalid, stats))
     if len(batch) or batch.rejects:
