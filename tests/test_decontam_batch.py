@@ -220,3 +220,32 @@ def test_number_shifted_copies_are_near_duplicates_but_short_number_problems_sta
     assert len(shifted) >= 100 and len(found) >= 0.95 * len(shifted)
     assert not any(i.startswith("s") for i in removed["default"])  # short number problems all kept
     assert sum(1 for i in shifted if i in removed["exact"]) < 0.5 * len(shifted)
+
+
+def test_a_cached_benchmark_set_is_used_only_for_the_same_bytes(tmp_path):
+    """The items of a benchmark set come from the cache only while its files hold the same
+    bytes (and are read with the same options); any change reads the files again."""
+    from graphgen.readers import benchmark_source
+
+    bench = tmp_path / "bench.jsonl"
+    rows = [{"id": 1, "question": "What is the sum of the first ten positive odd integers and then twice that?"},
+            {"id": 2, "question": "Simplify 5 + 4i"}]
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    settings = FilterSettings(benchmarks=[bench])
+    loads = []
+
+    def index():
+        _files, key = benchmark_source(settings)
+        return neardup.BenchmarkIndex.cached_source(
+            key, lambda: loads.append(1) or load_benchmarks(settings)[0], tmp_path / "cache", n=13,
+            number_variants=True, boilerplate_items=0)
+
+    first, second = index(), index()
+    assert len(loads) == 1 and second.items == first.items == load_benchmarks(settings)[0]
+    assert all(isinstance(item, tuple) for item in second.items)
+    bench.write_text(bench.read_text(encoding="utf-8").replace("Simplify 5 + 4i", "Simplify 5 + 3i"), encoding="utf-8")
+    third = index()
+    assert len(loads) == 2 and third.items[1][2] == "Simplify 5 + 3i"
+    settings = FilterSettings(benchmarks=[bench], benchmark_question_field="question")
+    index()
+    assert len(loads) == 3

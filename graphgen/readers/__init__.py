@@ -6,6 +6,8 @@ from graphgen.readers.benchmarks import (
     BenchmarkSummary,
     Example,
     benchmark_files,
+    benchmark_source,
+    benchmark_summaries,
     load_benchmarks,
     read_benchmark_questions,
 )
@@ -25,6 +27,6 @@ from graphgen.readers.seeds import (
 
 __all__ = [
     "BenchmarkSummary", "Example", "FieldMap", "QuestionBatch", "QuestionRow", "REASONS", "SeedInputError", "SeedReadStats",
-    "benchmark_files", "load_benchmarks", "read_benchmark_questions", "read_question_batches", "read_question_rows", "read_seeds",
+    "benchmark_files", "benchmark_source", "benchmark_summaries", "load_benchmarks", "read_benchmark_questions", "read_question_batches", "read_question_rows", "read_seeds",
     "stable_seed_id", "store_seeds", "write_rejects",
 ]

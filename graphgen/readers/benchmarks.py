@@ -4,6 +4,8 @@ and field detection, and the benchmark set a filter run compares against.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,17 +109,44 @@ def _benchmark_name(path: Path) -> str:
 def load_benchmarks(settings: FilterSettings) -> tuple[list[tuple[str, str, str]], list[BenchmarkSummary]]:
     """Every benchmark item as (benchmark, item id, question), and one summary per benchmark."""
     items: list[tuple[str, str, str]] = []
-    summaries: dict[str, BenchmarkSummary] = {}
     fmap = FieldMap(question=settings.benchmark_question_field)
-    for path in benchmark_files(settings.benchmarks):
+    files = benchmark_files(settings.benchmarks)
+    for path in files:
         name = _benchmark_name(path)
-        summary = summaries.setdefault(name, BenchmarkSummary(name=name))
-        summary.files.append(str(path))
         try:
             for item_id, text in read_benchmark_questions(path, fmap):
                 items.append((name, item_id, text))
-                summary.items += 1
         except SeedInputError as exc:
             message = str(exc).replace("--question-field", "--benchmark-question-field")
             raise SeedInputError(f"benchmark {message}", file=exc.file, line=exc.line, reason=exc.reason) from None
-    return items, list(summaries.values())
+    return items, benchmark_summaries(files, items)
+
+
+def benchmark_summaries(files: list[Path], items: list[tuple[str, str, str]]) -> list[BenchmarkSummary]:
+    """One summary per benchmark (its files, its item count), in the order of `files`."""
+    summaries: dict[str, BenchmarkSummary] = {}
+    for path in files:
+        summaries.setdefault(_benchmark_name(path), BenchmarkSummary(name=_benchmark_name(path))).files.append(str(path))
+    for name, _item_id, _text in items:
+        summaries[name].items += 1
+    return list(summaries.values())
+
+
+#: what reading the benchmark files gives; bump it when the reading rules change, so that
+#: benchmark sets cached by an earlier version are read again
+BENCHMARK_READING_VERSION = 1
+
+
+def benchmark_source(settings: FilterSettings) -> tuple[list[Path], str]:
+    """The benchmark files and a digest of everything their items depend on: the reading
+    rules' version, the question field, and every file's path and bytes (a saved dataset
+    directory: every file in it), so a cache keyed by it is used only for identical input."""
+    files = benchmark_files(settings.benchmarks)
+    digest = hashlib.sha256(json.dumps([BENCHMARK_READING_VERSION, settings.benchmark_question_field]).encode())
+    for path in files:
+        parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for part in parts:
+            data = part.read_bytes()
+            digest.update(f"\0{part}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+            digest.update(data)
+    return files, digest.hexdigest()

@@ -77,6 +77,8 @@ from graphgen.readers import (
     FieldMap,
     QuestionBatch,
     SeedReadStats,
+    benchmark_source,
+    benchmark_summaries,
     load_benchmarks,
     read_question_batches,
 )
@@ -354,10 +356,17 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
     timings: Counter[str] = Counter()
 
     t = time.monotonic()
-    items, summaries = load_benchmarks(opts) if opts.benchmarks else ([], [])
-    index = neardup.BenchmarkIndex.cached(items, neardup.index_cache_dir(), n=opts.ngram,
-                                          number_variants=opts.number_variants,
-                                          boilerplate_items=opts.boilerplate_items) if items else None
+    items: list = []
+    summaries: list[BenchmarkSummary] = []
+    index = None
+    if opts.benchmarks:
+        files, key = benchmark_source(opts)
+        index = neardup.BenchmarkIndex.cached_source(key, lambda: load_benchmarks(opts)[0], neardup.index_cache_dir(),
+                                                     n=opts.ngram, number_variants=opts.number_variants,
+                                                     boilerplate_items=opts.boilerplate_items)
+        items, summaries = index.items, benchmark_summaries(files, index.items)
+        if not items:
+            index = None
     timings["benchmark_index"] += time.monotonic() - t
     if not items:
         report.notes.append("no benchmarks given: decontamination skipped (pass --benchmarks or list them in graphgen.toml)")
