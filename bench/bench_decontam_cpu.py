@@ -13,12 +13,16 @@ included: what the user's shell would report), against the six files of
 
 - graphgen: ``graphgen filter ROWS --seeds --no-exact --no-near --quiet --benchmarks DIR``
   (decontamination only), once with a cold benchmark-index cache (first run) and then warm;
+  ``python -m graphgen_cli`` imports graphgen from PYTHONPATH (``PYTHONPATH=.`` for this checkout;
+  the bench prints where it comes from);
 - baseline: a plain 13-gram script (below, ~30 lines: lower-case, split on whitespace, a set
   of joined 13-gram strings of the benchmark questions, a row is contaminated when any of
   its 13-grams is in the set).
 
 Recall per planted kind is counted from each side's removals; the figure is the ratio of
-the medians of CPU time.
+the medians of CPU time. Both sides run with bytecode cached as an installed package has it
+(one untimed warm-up each; the machine's PYTHONDONTWRITEBYTECODE is dropped for the children,
+whose bytecode goes to a private PYTHONPYCACHEPREFIX under the work directory).
 """
 
 from __future__ import annotations
@@ -140,6 +144,9 @@ def main() -> None:
     args = ap.parse_args()
     print("$ python bench/bench_decontam_cpu.py", " ".join(sys.argv[1:]))
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    where = subprocess.run([sys.executable, "-c", "import graphgen_cli, graphgen; print(graphgen_cli.__file__, graphgen.__file__)"],
+                           capture_output=True, text=True).stdout.strip()
+    print("graphgen from:", where)
     work = args.work or Path(tempfile.mkdtemp(prefix="decon-cpu-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = work / "rows.jsonl"
@@ -149,12 +156,18 @@ def main() -> None:
     script.write_text(BASELINE, encoding="utf-8")
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "GRAPHGEN_CACHE_DIR": str(cache)}
+    # Bytecode as an installed package has it (pip compiles on install): this machine sets
+    # PYTHONDONTWRITEBYTECODE, which made every run compile graphgen's modules again (~0.07 s);
+    # both sides get one untimed warm-up that fills a private bytecode cache.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(GRAPHGEN_CACHE_DIR=str(cache), PYTHONPYCACHEPREFIX=str(work / "pycache"))
     out = work / "kept.jsonl"
     gg = [sys.executable, "-m", "graphgen_cli", "filter", str(rows), "--seeds", "-o", str(out),
           "--benchmarks", str(bench_dir), "--no-exact", "--no-near", "--quiet"]
     base = [sys.executable, str(script), str(rows), str(bench_dir), str(work / "baseline.removed")]
     cpu: dict[str, list[float]] = {"graphgen": [], "baseline": []}
+    timed(gg, {**env, "GRAPHGEN_CACHE_DIR": str(work / "cache-warmup")})
+    timed(base, env)
     cold = None
     for r in range(args.rounds):
         order = ("graphgen", "baseline") if r % 2 == 0 else ("baseline", "graphgen")
