@@ -73,6 +73,7 @@ NUMBER_VARIANT_COVER = 0.8
 # the problem, and masking them made distinct problems equal.
 NEAR_MASK_MIN_WORDS = 10
 _FILTER_BITS = 24
+_ANCHOR = 3  # a whole short item is looked for where a row holds its first (up to) 3 tokens
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(r"\d")
 _MASK = np.uint64(0x9E3779B97F4A7C15)  # the placeholder every number becomes when masked
@@ -544,21 +545,29 @@ class BenchmarkIndex:
         self.present = np.zeros(1 << _FILTER_BITS, dtype=bool)
         for (keys, _o, _p), _m, _l, _k in self.tables:
             self.present[keys >> np.uint64(64 - _FILTER_BITS)] = True
-        self.short_present = np.zeros(1 << 16, dtype=bool)
-        self.short_present[self.short_firsts >> np.uint64(48)] = True
         # each table's distinct keys and where their entries start (entries n .. n+1 share a key)
         self.distinct = []
         for (keys, _o, _p), _m, _l, _k in self.tables:
             first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else \
                 np.zeros(0, dtype=np.int64)
             self.distinct.append((keys[first], np.append(first, len(keys))))
-        # which lengths of whole short items start with each of short_firsts
+        # Whole short items are looked for only where a row holds the first min(length, 3)
+        # tokens of one: per anchor length, the distinct anchor keys, a presence filter of
+        # their top bits, and which item lengths start with each anchor.
         lengths = self.item_tokens.lengths
         short = np.flatnonzero((lengths > 0) & (lengths < self.n))
-        self.short_lengths = np.zeros((len(self.short_firsts), self.n), dtype=bool)
-        if len(short):
-            firsts = np.searchsorted(self.short_firsts, self.item_tokens.hashes[self.item_tokens.offsets[short]])
-            self.short_lengths[firsts, lengths[short]] = True
+        prefix, inverse = self.item_tokens.prefix(False)
+        self.anchors: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for size in sorted(set(np.minimum(lengths[short], _ANCHOR).tolist())):
+            items = short[np.minimum(lengths[short], _ANCHOR) == size]
+            at = self.item_tokens.offsets[items]
+            keys = (prefix[at + size] - prefix[at]) * inverse[at]
+            distinct = np.unique(keys)
+            starts_with = np.zeros((len(distinct), self.n), dtype=bool)
+            starts_with[np.searchsorted(distinct, keys), lengths[items]] = True
+            present = np.zeros(1 << 16, dtype=bool)
+            present[distinct >> np.uint64(48)] = True
+            self.anchors[size] = (distinct, present, starts_with)
 
     # what a saved index holds (bump the version when the tokens or tables change)
     _CACHE_VERSION = 3  # 2: tables hold unmixed window keys (window_keys); 3: item text as UTF-8
@@ -688,23 +697,28 @@ class BenchmarkIndex:
         row_start = offsets[:-1]
         item_first = self.item_tokens.offsets[:-1]
         parts = []  # per table: (pair key, row start s, window length, table order, masked)
-        # whole short items can only start where a row has the first token of one of them:
+        # whole short items can only start where a row holds their first tokens (the anchor):
         # their windows are looked up at those few positions instead of everywhere
-        short_at = short_first = None
-        if len(self.short_firsts):
-            maybe = np.flatnonzero(self.short_present[tokens.hashes >> np.uint64(48)])
-            short_first = np.searchsorted(self.short_firsts, tokens.hashes[maybe])
-            found = self.short_firsts[np.minimum(short_first, len(self.short_firsts) - 1)] == tokens.hashes[maybe]
-            short_at, short_first = maybe[found], short_first[found]
+        anchored: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # anchor size -> (positions, anchor)
+        for size, (distinct, present, _starts_with) in self.anchors.items():
+            if total < size:
+                continue
+            h = _all_window_keys(tokens, size, False)
+            maybe = np.flatnonzero(present[h >> np.uint64(48)])
+            anchor = np.searchsorted(distinct, h[maybe])
+            found = distinct[np.minimum(anchor, len(distinct) - 1)] == h[maybe]
+            anchored[size] = (maybe[found], anchor[found])
         every: dict[bool, np.ndarray] = {}  # the keys of the windows at every start, per view
         for order, ((keys, owners, positions), masked, length, kind) in enumerate(self.tables):
             if not len(keys) or total < length:
                 continue
             if kind == "contained":
-                if short_at is None:
+                size = min(length, _ANCHOR)
+                if size not in anchored:
                     continue
-                # only where the row has the first token of an item of this length
-                at = short_at[self.short_lengths[short_first, length]]
+                # only where the row holds the anchor of an item of this length
+                at, anchor = anchored[size]
+                at = at[self.anchors[size][2][anchor, length]]
                 at = at[at <= total - length]
                 prefix, inverse = tokens.prefix(False)
                 h = (prefix[at + length] - prefix[at]) * inverse[at]

@@ -249,3 +249,19 @@ def test_a_cached_benchmark_set_is_used_only_for_the_same_bytes(tmp_path):
     settings = FilterSettings(benchmarks=[bench], benchmark_question_field="question")
     index()
     assert len(loads) == 3
+
+
+def test_short_items_of_one_two_and_more_tokens_are_found_whole():
+    """Whole short items are looked for where a row holds their first (up to) three tokens;
+    items of one and two tokens have shorter anchors: all as the word-by-word matcher."""
+    items = [("b", "1", "Simplify"), ("b", "2", "Compute 7"), ("b", "3", "Find the sum"),
+             ("b", "4", "Find the sum of 2 and 3"), ("b", "5", "What is 2 + 2?"), ("b", "6", "Compute 8")]
+    items += [("long", str(k), t) for k, (_b, _i, t) in enumerate(_items()[:30])]
+    index = neardup.BenchmarkIndex(items)
+    rows = ["Please simplify this.", "compute 7 now", "Compute 9", "Find the sum of 2 and 3, then stop.",
+            "find the", "what is 2 + 2", "7 compute", "Find the sum", "", "Compute  8. Compute 7"]
+    rows += [t for _b, _i, t in items[6:12]]
+    tokens, text = neardup.tokenize(rows)
+    got = {r: {h.item: h.kind for h in hits} for r, hits in index.match(tokens, text).items()}
+    assert got == _reference(index, rows)
+    assert {0, 1, 3, 5, 7, 9} <= set(got) and not {2, 4, 6, 8} & set(got)
