@@ -473,13 +473,20 @@ class ContaminationHit:
     def ngrams(self) -> list[str]:
         """Every distinct matched window as words of the row, in order found (at most 20)."""
         out: list[str] = []
-        words = self._text.words(self._row) if self._text is not None else []
+        if self._text is None:
+            return out
         windows = self._windows
-        if isinstance(windows, tuple):
-            windows = zip(windows[0].tolist(), windows[1].tolist())
+        if isinstance(windows, tuple):  # each (start, length) once, in order found (tables repeat them)
+            starts, lengths = windows
+            key = starts * (int(lengths.max(initial=0)) + 1) + lengths
+            _, first = np.unique(key, return_index=True)
+            first.sort()
+            windows = zip(starts[first].tolist(), lengths[first].tolist())
+        seen: set[str] = set()
         for start, length in windows:
-            text = " ".join(words[start:start + length])
-            if text not in out:
+            text = " ".join(self._text.words(self._row, start, start + length))
+            if text not in seen:
+                seen.add(text)
                 out.append(text)
                 if len(out) >= 20:
                     break
