@@ -26,6 +26,9 @@ ROWS = [
     [1, 2],
     {"id": "unicode", "question": "Straße ² ½ naïve"},
     {"id": "cr", "question": "a line with a \r inside"},
+    {"id": "  padded  ", "question": "An id with spaces around it"},
+    {"id": " ", "question": "A blank id: the id is made from the text"},
+    {"id": "long", "question": "x" * 20_001},
 ]
 
 
@@ -90,7 +93,7 @@ def test_filter_writes_kept_rows_byte_for_byte(tmp_path):
     a BOM'd first line come out as read, and every row is kept or removed once."""
     path = tmp_path / "seeds.jsonl"
     rows = [r for r in ROWS if isinstance(r, dict) and isinstance(r.get("question", r.get("problem")), str)
-            and (r.get("question") or r.get("problem") or "").strip()] + [{"id": "dup", "question": "What is 2 + 2?"}]
+            and (r.get("question") or r.get("problem") or "").strip() and len(r.get("question") or "") <= 20_000] + [{"id": "dup", "question": "What is 2 + 2?"}]
     _write(path, rows, bom=True, extra=['{"id": "raw-cr",\r"question": "A raw carriage return between keys"}'])
     graphgen("filter", path, "--seeds", "-o", tmp_path / "kept.jsonl", "--quiet", cwd=tmp_path)
     kept = [line + b"\n" for line in (tmp_path / "kept.jsonl").read_bytes().split(b"\n")[:-1]]

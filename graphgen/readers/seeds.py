@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field
 from graphgen.errors import one_line
 from graphgen.normalize import normalize_question
 from graphgen.readers.fields import (
+    MAX_QUESTION_CHARS,
     FieldMap,
     _detect,
     _fields_used,
@@ -360,6 +361,8 @@ def read_question_batches(
         paths = [paths]
     stats = stats if stats is not None else SeedReadStats()
     batch = QuestionBatch()
+    # no field named, no solution wanted, ids as they are: the common rows take a short path
+    simple = not solutions and not prefix_ids and all(v is None for v in fmap.model_dump().values())
     for spec in paths:
         path, split, label = _resolve_path(spec)
         stats.files.append(label)
@@ -367,7 +370,7 @@ def read_question_batches(
         count = ok = 0
         mapped = label in stats.field_maps
         last_keys: Any = None
-        keys = None
+        keys = plain = None
         try:
             if own_text:
                 _, suffixes = _split_source_suffix(path)
@@ -397,9 +400,23 @@ def read_question_batches(
                         row_keys = row.keys()
                         if row_keys != last_keys:
                             keys, last_keys = _detect(row, fmap), row_keys
+                            # rows of this key set whose question and id are plain non-empty
+                            # strings need none of _parts' rules: the question as it is, the id stripped
+                            plain = (keys.question, keys.id) if (
+                                simple and keys.question is not None and keys.id is not None and keys.body is None
+                                and keys.choices is None) else None
+                    question = row_id = None
+                    if is_dict and plain is not None:
+                        question, row_id = row[plain[0]], row[plain[1]]
+                        if (type(question) is not str or len(question) > MAX_QUESTION_CHARS or not question.strip()
+                                or type(row_id) is not str or not (row_id := row_id.strip())):
+                            question = row_id = None
                     try:
-                        row_id, question, solution, _a, _s = _parts(row, fmap, src, prefix_ids,
-                                                                    keys if is_dict else None, solutions)
+                        if question is None:
+                            row_id, question, solution, _a, _s = _parts(row, fmap, src, prefix_ids,
+                                                                        keys if is_dict else None, solutions)
+                        else:
+                            solution = None
                     except _RowProblem as p:
                         raw = text.rstrip("\r\n") if own_text else text
                         batch.rejects.append(_reject(label, line, row_based, p.reason, p.message,
