@@ -73,6 +73,7 @@ NUMBER_VARIANT_COVER = 0.8
 # the problem, and masking them made distinct problems equal.
 NEAR_MASK_MIN_WORDS = 10
 _FILTER_BITS = 24
+_BUCKET_BITS = 22
 _ANCHOR = 3  # a whole short item is looked for where a row holds its first (up to) 3 tokens
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(r"\d")
@@ -558,6 +559,16 @@ class BenchmarkIndex:
             first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else \
                 np.zeros(0, dtype=np.int64)
             self.distinct.append((keys[first], np.append(first, len(keys))))
+        # the big tables (looked up at every start): the place of the first distinct key of
+        # each bucket of top bits, so a look-up is one read of this array and one comparison
+        self.buckets = {}
+        for order, ((keys, _o, _p), _m, _l, kind) in enumerate(self.tables):
+            if kind != "contained" and len(keys):
+                bucket = self.distinct[order][0] >> np.uint64(64 - _BUCKET_BITS)
+                first = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+                slot = np.full(1 << _BUCKET_BITS, -1, dtype=np.int32)
+                slot[bucket[first]] = first
+                self.buckets[order] = slot
         # Whole short items are looked for only where a row holds the first min(length, 3)
         # tokens of one: per anchor length, the distinct anchor keys, a presence filter of
         # their top bits, and which item lengths start with each anchor.
@@ -734,22 +745,24 @@ class BenchmarkIndex:
                 if masked not in every:
                     every[masked] = _all_window_keys(tokens, length, masked)
                 h = every[masked]
-            maybe = np.flatnonzero(self.present[h >> np.uint64(64 - _FILTER_BITS)])
-            h = h[maybe]
-            starts = maybe if at is None else at[maybe]
-            # the few candidates: windows inside one row (and, number-masked, with enough words)
+            distinct, first_entry = self.distinct[order]
+            if order in self.buckets:  # every start: the bucket of its top bits gives the key's place
+                key, starts = _bucket_lookup(self.buckets[order], distinct, h)
+            else:
+                maybe = np.flatnonzero(self.present[h >> np.uint64(64 - _FILTER_BITS)])
+                key = np.searchsorted(distinct, h[maybe], side="left")
+                found = distinct[np.minimum(key, len(distinct) - 1)] == h[maybe]
+                key, starts = key[found], at[maybe[found]]
+            # the windows found: inside one row (and, number-masked, with enough words)
             row = np.searchsorted(offsets, starts, side="right") - 1
             inside = starts + length <= offsets[row + 1]
             if masked:
                 words_before = tokens.words_before()
                 inside &= (words_before[starts + length] - words_before[starts]) >= self.min_words
-            h, starts, row = h[inside], starts[inside], row[inside]
-            distinct, first_entry = self.distinct[order]
-            lo = np.searchsorted(distinct, h, side="left")
-            found_key = distinct[np.minimum(lo, len(distinct) - 1)] == h
-            hit, lo = np.flatnonzero(found_key), lo[found_key]
+            hit = np.flatnonzero(inside)
             if not len(hit):
                 continue
+            lo = key[hit]
             lo, hi = first_entry[lo], first_entry[lo + 1]
             # one entry per (window, item entry of its key)
             count = hi - lo
@@ -851,6 +864,32 @@ class BenchmarkIndex:
         run_len = left + (last - first + n) + right
         need = NUMBER_VARIANT_COVER * self.item_lengths[item]
         return np.unique(run_pair[run_len >= need])
+
+
+def _bucket_lookup(slot: np.ndarray, distinct: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(place in `distinct`, position in `h`) of every key of `h` that `distinct` holds, where
+    ``slot[b]`` is the place of the first distinct key whose top bits are b (-1: none): a
+    bucket holds ~0.1 keys on average, so most keys are told apart by one read and one
+    comparison; the rare bucket with more keys is walked on."""
+    shift = np.uint64(64 - _BUCKET_BITS)
+    place = slot[h >> shift]
+    maybe = np.flatnonzero(place >= 0)
+    place, want = place[maybe].astype(np.int64), h[maybe]
+    places, positions = [], []
+    last = len(distinct) - 1
+    while len(maybe):
+        hit = distinct[place] == want
+        places.append(place[hit])
+        positions.append(maybe[hit])
+        # not this key: the next distinct key, when it is in the same bucket
+        nxt = np.minimum(place + 1, last)
+        more = ~hit & (place < last) & ((distinct[nxt] >> shift) == (want >> shift))
+        maybe, place, want = maybe[more], nxt[more], want[more]
+    if len(places) == 1:
+        return places[0], positions[0]
+    place, position = np.concatenate(places), np.concatenate(positions)
+    order = np.argsort(position, kind="stable")
+    return place[order], position[order]
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
