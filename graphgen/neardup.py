@@ -7,18 +7,22 @@ numpy work instead of millions of Python sets:
   Tokens are normalised word tokens: the project's question normaliser
   (`graphgen.normalize.normalize_question`: NFKC, whitespace collapsed), case-folded, then
   runs of letters, and numbers (``12``, ``3.5``) as one token each. `tokenize` finds them
-  for a whole batch at once with numpy over the code points (no string per token); a
-  `TokenText` slices out the words of the few rows a report shows.
+  for a whole batch at once with numpy (ASCII rows on their bytes, the others on their code
+  points; no string per token); a `TokenText` slices out the words of the few rows a report
+  shows.
   A number-masked view replaces every number by one placeholder, so a copy whose numbers
   were changed still shares its n-grams with the original; such a match counts only when
   the equal run covers most of the item (`NUMBER_VARIANT_COVER`), so problems that merely
   share a template's phrasing are not removed.
-- `window_hashes`: the hash of every n-token window of every row, in one vectorised pass.
-- `BenchmarkIndex`: benchmark items as sorted arrays of n-gram hashes (exact and
-  number-masked) plus, for items shorter than n, the hash of the whole item; a row's windows
-  are looked up with `np.searchsorted`, and each hit is checked token by token against the
-  item (so two windows whose 64-bit hashes collide never match); the matching, the coverage
-  and the number-masked runs are computed in arrays for the whole batch.
+- `window_hashes` / `window_keys`: the hash (mixed) / the polynomial key of every n-token
+  window of every row, in one vectorised pass.
+- `BenchmarkIndex`: benchmark items as sorted arrays of n-gram keys (exact and
+  number-masked) plus, for items shorter than n, the key of the whole item; every window of
+  a batch is looked up in the n-gram tables through one slot per top bits of the key, a
+  whole short item only where a row holds its first tokens; each hit is checked token by
+  token against the item (so two windows whose 64-bit keys collide never match); the
+  matching, the coverage and the number-masked runs are computed in arrays for the whole
+  batch. Built once per benchmark set and cached (`cached_source`, keyed by the files' bytes).
 - `minhash_signatures`: MinHash signatures of word 1..k-gram shingle sets through a
   maintained library (``rensa`` by default, ``datasketch`` as the alternative; see
   BENCHMARKS.md for the measurement that chose rensa).
@@ -72,7 +76,6 @@ NUMBER_VARIANT_COVER = 0.8
 # problem ("Compute $\cos 72^\circ$", "What is the units digit of $23^{23}$?") the numbers are
 # the problem, and masking them made distinct problems equal.
 NEAR_MASK_MIN_WORDS = 10
-_FILTER_BITS = 24
 _BUCKET_BITS = 22
 _ANCHOR = 3  # a whole short item is looked for where a row holds its first (up to) 3 tokens
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
@@ -547,12 +550,6 @@ class BenchmarkIndex:
         self.matched_items: set[int] = set()
 
     def _filters(self) -> None:
-        # A presence filter over the top bits of every key: most windows of a row miss every
-        # table, and one look-up in this 16 MB array is cheaper than a binary search; and one
-        # over the first tokens of the short items.
-        self.present = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        for (keys, _o, _p), _m, _l, _k in self.tables:
-            self.present[keys >> np.uint64(64 - _FILTER_BITS)] = True
         # each table's distinct keys and where their entries start (entries n .. n+1 share a key)
         self.distinct = []
         for (keys, _o, _p), _m, _l, _k in self.tables:
@@ -748,11 +745,10 @@ class BenchmarkIndex:
             distinct, first_entry = self.distinct[order]
             if order in self.buckets:  # every start: the bucket of its top bits gives the key's place
                 key, starts = _bucket_lookup(self.buckets[order], distinct, h)
-            else:
-                maybe = np.flatnonzero(self.present[h >> np.uint64(64 - _FILTER_BITS)])
-                key = np.searchsorted(distinct, h[maybe], side="left")
-                found = distinct[np.minimum(key, len(distinct) - 1)] == h[maybe]
-                key, starts = key[found], at[maybe[found]]
+            else:  # the few anchored starts: a binary search each
+                key = np.searchsorted(distinct, h, side="left")
+                found = distinct[np.minimum(key, len(distinct) - 1)] == h
+                key, starts = key[found], at[found]
             # the windows found: inside one row (and, number-masked, with enough words)
             row = np.searchsorted(offsets, starts, side="right") - 1
             inside = starts + length <= offsets[row + 1]
