@@ -279,7 +279,10 @@ def _tokenize_ascii(texts: Sequence[str], normalised: bool) -> tuple[Tokens, Tok
     cls = (np.subtract(codes, 97, dtype=np.uint8) < 26).view(np.uint8)
     cls |= (np.subtract(codes, 48, dtype=np.uint8) < 10).view(np.uint8) << 1
     # class changes: a token starts at a change to a letter or digit and ends at a change from one
-    edges = np.concatenate(([0], np.flatnonzero(cls[1:] != cls[:-1]) + 1, [size])) if size else np.zeros(1, np.int64)
+    change = np.empty(size + 1, dtype=bool)
+    change[0] = change[-1] = True
+    np.not_equal(cls[1:], cls[:-1], out=change[1:-1])
+    edges = np.flatnonzero(change)
     after = cls[edges[:-1]]  # the class of each run
     # a '.' between digits joins a number (3.5), once per number: in 1.2.3 only the first. Such
     # a dot is a one-character run between two digit runs; dots in a chain (digits between
@@ -296,12 +299,14 @@ def _tokenize_ascii(texts: Sequence[str], normalised: bool) -> tuple[Tokens, Tok
         first = np.maximum.accumulate(np.where(linked, 0, idx))
         dot = dot[(idx - first) % 2 == 0]
         absorbed[dot] = absorbed[dot + 1] = True  # the dot and the digits after it join the digits before
-    token = (after != 0) & ~absorbed
-    last_run = np.arange(runs, dtype=np.int64)
+    token = np.flatnonzero((after != 0) & ~absorbed)  # (indexing by positions: much faster than by a mask)
+    starts = edges[token]
     if len(dot):
+        last_run = np.arange(runs, dtype=np.int64)
         last_run[dot - 1] = dot + 1
-    starts = edges[:-1][token]
-    ends = edges[1:][last_run[token]] if len(dot) else edges[1:][token]
+        ends = edges[last_run[token] + 1]
+    else:
+        ends = edges[token + 1]
     is_number = after[token] == 2
     row_start = np.zeros(len(texts), dtype=np.int64)
     if len(texts) > 1:
