@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import math
@@ -486,14 +487,14 @@ class ContaminationHit:
             return out
         windows = self._windows
         if isinstance(windows, tuple):  # each (start, length) once, in order found (tables repeat them)
-            starts, lengths = windows
-            key = starts * (int(lengths.max(initial=0)) + 1) + lengths
-            _, first = np.unique(key, return_index=True)
-            first.sort()
-            windows = zip(starts[first].tolist(), lengths[first].tolist())
+            windows = dict.fromkeys(zip(windows[0].tolist(), windows[1].tolist()))
+        # the row's words joined by single spaces once; a window's text is then one slice
+        words = self._text.words(self._row)
+        spaced = " ".join(words)
+        begin = [0, *itertools.accumulate(len(w) + 1 for w in words)]
         seen: set[str] = set()
         for start, length in windows:
-            text = " ".join(self._text.words(self._row, start, start + length))
+            text = spaced[begin[start]:begin[start + length] - 1]
             if text not in seen:
                 seen.add(text)
                 out.append(text)
