@@ -887,6 +887,8 @@ def _bucket_lookup(slot: np.ndarray, distinct: np.ndarray, h: np.ndarray) -> tup
         nxt = np.minimum(place + 1, last)
         more = ~hit & (place < last) & ((distinct[nxt] >> shift) == (want >> shift))
         maybe, place, want = maybe[more], nxt[more], want[more]
+    if not places:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(places) == 1:
         return places[0], positions[0]
     place, position = np.concatenate(places), np.concatenate(positions)

@@ -265,3 +265,10 @@ def test_short_items_of_one_two_and_more_tokens_are_found_whole():
     got = {r: {h.item: h.kind for h in hits} for r, hits in index.match(tokens, text).items()}
     assert got == _reference(index, rows)
     assert {0, 1, 3, 5, 7, 9} <= set(got) and not {2, 4, 6, 8} & set(got)
+
+
+def test_a_batch_that_shares_nothing_with_the_benchmarks_matches_nothing():
+    index = neardup.BenchmarkIndex(_items()[:50])
+    for rows in (["zebra " * 30], ["", "a b"], ["one two three four five six seven eight nine ten eleven twelve thirteen"]):
+        tokens, text = neardup.tokenize(rows)
+        assert index.match(tokens, text) == {}
