@@ -49,7 +49,10 @@ against the kept row of its group, or against the contaminated row it copies.
 
 Memory: rows stream through in batches; what stays per row is a few compact arrays (a 64-bit
 hash, MinHash band keys, a 16-bit-per-value signature, flags) and its id; the rows themselves
-go to an unnamed spool file next to the output (a kill leaves nothing) and are copied to kept / removed at the end. Outputs
+(the bytes read) go to an unnamed spool file next to the output (a kill leaves nothing) and
+are copied to kept / removed at the end, runs of kept rows whole. Reading builds no record
+per row (`graphgen.readers.read_question_batches`: the same ids, questions and rejects as
+`read_seeds`); decontamination tokenises and matches 2,000 rows at a time. Outputs
 are written to temporary files and renamed into place, so an interrupted run leaves the old
 outputs (and the inputs) untouched.
 """
