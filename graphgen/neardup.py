@@ -487,14 +487,23 @@ class ContaminationHit:
             return out
         windows = self._windows
         if isinstance(windows, tuple):  # each (start, length) once, in order found (tables repeat them)
-            windows = dict.fromkeys(zip(windows[0].tolist(), windows[1].tolist()))
-        # the row's words joined by single spaces once; a window's text is then one slice
-        words = self._text.words(self._row)
+            windows = list(dict.fromkeys(zip(windows[0].tolist(), windows[1].tolist())))
+        if not windows:
+            return out
+        # the words the first 20 windows span (all of the row's if more windows are needed),
+        # joined by single spaces once; a window's text is then one slice
+        head = windows[:20]
+        lo, hi = min(s for s, _n in head), max(s + n for s, n in head)
+        words = self._text.words(self._row, lo, hi)
         spaced = " ".join(words)
         begin = [0, *itertools.accumulate(len(w) + 1 for w in words)]
         seen: set[str] = set()
-        for start, length in windows:
-            text = spaced[begin[start]:begin[start + length] - 1]
+        for k, (start, length) in enumerate(windows):
+            if k == 20:  # repeated texts among the first 20: the rest need the whole row
+                lo, words = 0, self._text.words(self._row)
+                spaced = " ".join(words)
+                begin = [0, *itertools.accumulate(len(w) + 1 for w in words)]
+            text = spaced[begin[start - lo]:begin[start - lo + length] - 1]
             if text not in seen:
                 seen.add(text)
                 out.append(text)
