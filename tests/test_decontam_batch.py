@@ -272,3 +272,30 @@ def test_a_batch_that_shares_nothing_with_the_benchmarks_matches_nothing():
     for rows in (["zebra " * 30], ["", "a b"], ["one two three four five six seven eight nine ten eleven twelve thirteen"]):
         tokens, text = neardup.tokenize(rows)
         assert index.match(tokens, text) == {}
+
+
+def test_a_hit_names_its_first_20_distinct_ngrams_in_order_found():
+    """As the word-by-word report did: every window's words, repeated texts once, at most 20,
+    also when the first 20 windows repeat texts (a phrase that occurs twice in the row)."""
+    import numpy as np
+
+    phrase = "the quick brown fox jumps over the lazy dog and then runs far away"
+    row = f"{phrase} {phrase} and {phrase} once more with other words at the very end of it all"
+    tokens, text = neardup.tokenize([row])
+    words = text[0]
+    cases = [
+        [(s, 13) for s in range(len(words) - 12)],                                  # every window
+        [(0, 13), (0, 13), (15, 13), (0, 13)] + [(s, 13) for s in range(1, 30)],    # repeats first
+        [(s, 13) for s in range(len(words) - 12)][::-1] + [(2, 3), (2, 3)],         # any order, lengths
+    ]
+    for windows in cases:
+        expected: list[str] = []
+        for start, length in windows:
+            joined = " ".join(words[start:start + length])
+            if joined not in expected and len(expected) < 20:
+                expected.append(joined)
+        starts = np.array([s for s, _n in windows], dtype=np.int64)
+        lengths = np.array([n for _s, n in windows], dtype=np.int64)
+        hit = neardup.ContaminationHit(0, "ngram", 1.0, text, 0, (starts, lengths))
+        assert hit.ngrams == expected
+        assert hit.ngram == expected[0]
