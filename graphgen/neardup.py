@@ -77,7 +77,7 @@ NUMBER_VARIANT_COVER = 0.8
 # problem ("Compute $\cos 72^\circ$", "What is the units digit of $23^{23}$?") the numbers are
 # the problem, and masking them made distinct problems equal.
 NEAR_MASK_MIN_WORDS = 10
-_BUCKET_BITS = 22
+_BUCKET_BITS = 21
 _ANCHOR = 3  # a whole short item is looked for where a row holds its first (up to) 3 tokens
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(r"\d")
