@@ -33,6 +33,7 @@ DROP_UID = CONFIG.get("uid")  # int or None: the uid programs run as (worker sta
 PIDNS = bool(CONFIG.get("pidns"))  # True inside a private pid namespace (bubblewrap)
 WORK_ROOT = CONFIG["work_root"]  # a directory of this worker's own: everything in it is wiped
 NPROC_BASE = int(CONFIG.get("nproc_base") or 0)  # processes this uid already has (non-root)
+CGROUP_PROCS = CONFIG.get("cgroup_procs")  # the slot's memory cgroup, joined by each program; or None
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
@@ -41,7 +42,7 @@ _CLONE_NEWNET = 0x40000000
 # World-writable places a program could write to when it shares the host's filesystem.
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 _OVER_LIMIT_MARKERS = ("MemoryError", "BlockingIOError: [Errno 11]", "OSError: [Errno 27] File too large",
-                       "RecursionError")
+                       "RecursionError", "[Errno 12] Cannot allocate memory", "[Errno 28] No space left on device")
 
 
 def _vm_bytes() -> int:
@@ -102,6 +103,11 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
     except BaseException:
         os._exit(code)
     try:
+        if CGROUP_PROCS:
+            # Join the slot's memory budget while still root (the file is root's): every process
+            # the program starts is born inside it, and so are the pages of its /tmp files.
+            with open(CGROUP_PROCS, "w") as fh:
+                fh.write("0")
         if DROP_UID is not None and not PIDNS:
             # Root without bubblewrap: still take the network away (a namespace with only a
             # loopback that is down) before giving up root.

@@ -269,3 +269,51 @@ def test_process_mode_programs_cannot_reach_each_others_work_directory(tmp_path)
         a, b = box.map([owner, intruder])
     assert a.stdout.strip() == "mine", a
     assert b.stdout.split()[0] == "blocked", b
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_memory_budget_binds_a_program_and_its_children_together(mode):
+    """Four children each hold 150 MB (under the 200 MB per-process limit): with a cgroup the
+    program's 232 MB budget (memory + /tmp) lets at most one hold it at a time, the kernel
+    kills the others, and the run is recorded. Bounded: 600 MB at most if nothing binds."""
+    from graphgen.sandbox_cgroup import memory_cgroup_dir
+
+    hog = (
+        "import os, time\n"
+        "r, w = os.pipe()\n"
+        "kids = []\n"
+        "for k in range(4):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        block = b'\\x01' * (150 * 2**20)\n"
+        "        os.write(w, b'h')\n"
+        "        time.sleep(1.5)\n"
+        "        os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "os.close(w)\n"
+        "codes = [os.waitpid(p, 0)[1] for p in kids]\n"
+        "print(len(os.read(r, 100)), sorted(codes))\n"
+    )
+    limits = SandboxLimits(timeout_s=20, memory_mb=200, tmp_mb=32)
+    with Sandbox(workers=1, isolation=mode, limits=limits) as sb:
+        cgroups = sb.cgroups
+        if not cgroups:
+            assert "per process (no cgroup here)" in sb.describe()
+            pytest.skip("no writable memory cgroup here: the budget is per process only")
+        assert "232 MB per program and its children (cgroup)" in sb.describe()
+        res = sb.run(hog)
+        assert res.reason == "ok", res
+        held, codes = res.stdout.split(" ", 1)
+        assert held == "1", res.stdout  # at most one child could hold 150 MB at a time
+        assert codes.count("9") >= 1  # the others were killed (SIGKILL) by the budget
+        # the program itself killed at its budget is over_limit, not a crash (its child holds 60 MB,
+        # it takes 190 MB: the biggest process, so the OOM killer's choice)
+        big = sb.run("import os, time\n"
+                     "if os.fork() == 0:\n    block = b'\\x01' * (60 * 2**20)\n    time.sleep(3); os._exit(0)\n"
+                     "time.sleep(1)\nblock = b'\\x01' * (190 * 2**20)\nprint('held')\n")
+        assert big.reason == "over_limit" and "memory budget 232 MB" in big.detail, big
+        assert sb.run("print('next')").stdout == "next\n"
+        names = [c.path.name for c in sb._cgroups if c is not None]
+    # the pool's cgroups are gone with it
+    parent = memory_cgroup_dir()
+    assert parent is not None and not any((parent / n).exists() for n in names)
