@@ -46,14 +46,13 @@ def memory_cgroup_dir() -> Path | None:
     return None
 
 
-def _alive(pid: int) -> bool:
+def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat[stat.rfind(b")") + 2:].split()[0] != b"Z"
 
 
 class ProgramCgroup:
@@ -110,15 +109,19 @@ class ProgramCgroup:
         return 0
 
     def pids(self) -> list[int]:
+        """Processes in the cgroup that still run (a zombie waits only for its parent)."""
         try:
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            listed = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
         except (OSError, ValueError):
             return []
+        return [pid for pid in listed if _running(pid)]
 
     def kill_all(self, rounds: int = 50) -> bool:
         """SIGKILL every process in the cgroup (what a program left, wherever it moved in the
         process tree); True when none is left. Bounded: a program forking during the sweep
         is limited by its process count."""
+        import time
+
         for _ in range(rounds):
             pids = self.pids()
             if not pids:
@@ -128,6 +131,7 @@ class ProgramCgroup:
                     os.kill(pid, 9)
                 except OSError:
                     pass
+            time.sleep(0.01)
         return not self.pids()
 
     def remove(self) -> None:
@@ -151,7 +155,8 @@ def _rmdir(path: Path) -> None:
 
 def _sweep_stale(parent: Path) -> None:
     """Remove the cgroups of graphgen runs that were killed before they could (their pid is
-    gone); cgroups that still hold a process are left alone."""
+    gone), killing what is still in them: only programs ever join these cgroups, so whatever
+    remains is a program's leftover whose worker was killed too."""
     try:
         entries = list(parent.iterdir())
     except OSError:
@@ -164,8 +169,6 @@ def _sweep_stale(parent: Path) -> None:
             pid = int(name[len(_PREFIX):].split("-", 1)[0])
         except ValueError:
             continue
-        if pid != os.getpid() and not _alive(pid):
-            try:
-                entry.rmdir()
-            except OSError:
-                pass
+        if pid != os.getpid() and not _running(pid):
+            if ProgramCgroup(entry, 0).kill_all():
+                _rmdir(entry)  # (retried: a killed process leaves the cgroup when it is reaped)

@@ -216,12 +216,40 @@ def _cleanup(child_pgid: int) -> None:
         _reap()
         _wipe()
         return
-    try:  # fallback without namespaces or a spare uid: its process group only
+    try:  # without namespaces or a spare uid: its process group, then whatever escaped it
         os.killpg(child_pgid, signal.SIGKILL)
     except OSError:
         pass
+    _kill_children()
     _reap()
     _wipe()
+
+
+def _kill_children(rounds: int = 100) -> None:
+    """Kill every process below this worker. It is their subreaper, so a program's daemon
+    (double fork, own session) becomes its child once its parents die: killing children round
+    after round reaches all of them."""
+    me = str(os.getpid())
+    for _ in range(rounds):
+        kids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as fh:
+                        stat = fh.read()
+                except OSError:
+                    continue
+                # the fields after the command name (which may hold spaces or parentheses)
+                if stat[stat.rfind(b")") + 2:].split()[1] == me.encode():
+                    kids.append(int(name))
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap(0.5)
 
 
 def _wipe_owned_shared_tmp() -> None:
@@ -328,7 +356,31 @@ def _warm(names) -> None:
         gc.freeze()
 
 
-def _run(req: dict) -> dict:
+def _host_gone(child_pid: int) -> None:
+    """graphgen went away (killed -9, say) while a program ran: kill the program and all it
+    left, remove its files and the work root, and exit; nothing may outlive the run."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(child_pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.waitpid(child_pid, 0)
+    except ChildProcessError:
+        pass
+    _cleanup(child_pid)
+    _remove_work_root()
+    os._exit(0)
+
+
+def _remove_work_root() -> None:
+    # process mode: the host made it and would remove it, but the host may be gone (under
+    # bubblewrap the work root is the private /tmp, which goes with the sandbox)
+    if not PIDNS:
+        shutil.rmtree(WORK_ROOT, ignore_errors=True)
+
+
+def _run(req: dict, host_fd: int = -1) -> dict:
     _warm(req.get("warm") or ())
     base_vm = _vm_bytes()
     out_r, out_w = os.pipe()
@@ -355,12 +407,16 @@ def _run(req: dict) -> dict:
     for fd in open_fds:
         poller.register(fd, select.POLLIN | select.POLLHUP)
     poller.register(pidfd, select.POLLIN)
+    if host_fd >= 0:
+        poller.register(host_fd, 0)  # no events asked: poll reports only POLLHUP / POLLERR
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = f"wall-clock limit {req['timeout_s']}s"
             break
         for fd, _ev in poller.poll(max(1, int(left * 1000))):
+            if fd == host_fd:
+                _host_gone(pid)
             if fd == pidfd:
                 _, status = os.waitpid(pid, 0)
                 poller.unregister(pidfd)
@@ -442,10 +498,11 @@ def main() -> None:
     _write_msg(wfd, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "drop_uid": DROP_UID, "pidns": PIDNS})
     while True:
         req = _read_msg(rfd)
-        if req is None:
+        if req is None:  # graphgen closed the pipe or died: nothing is running now
+            _remove_work_root()
             return
         try:
-            res = _run(req)
+            res = _run(req, rfd)
         except Exception as exc:  # the worker itself failed: say so, keep serving
             res = {"reason": "crash", "detail": f"sandbox worker error: {exc!r}", "exit_code": None,
                    "signal": None, "stdout": "", "stderr": "", "elapsed_s": 0.0}

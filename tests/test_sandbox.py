@@ -317,3 +317,46 @@ def test_a_memory_budget_binds_a_program_and_its_children_together(mode):
     # the pool's cgroups are gone with it
     parent = memory_cgroup_dir()
     assert parent is not None and not any((parent / n).exists() for n in names)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (this host's init may reap orphans late)."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] != b"Z"
+
+
+def test_a_dead_runs_cgroup_is_emptied_and_removed_by_the_next_sandbox():
+    """A worker killed -9 with its graphgen leaves its slot's cgroup and what its program left
+    in it: the next sandbox kills those processes and removes the cgroup."""
+    import subprocess
+    import sys
+
+    from graphgen.sandbox_cgroup import memory_cgroup_dir
+
+    parent = memory_cgroup_dir()
+    probe = Sandbox(workers=1, isolation="process")
+    cgroups = probe.cgroups
+    probe.close()
+    if parent is None or not cgroups:
+        pytest.skip("no writable memory cgroup here")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid no run has any more: the dead run's
+    stale = parent / f"graphgen-{gone.pid}-0-deadbeef"
+    stale.mkdir()
+    # an orphan, as a program's daemon is once its worker is gone; bounded: it ends in 30 s
+    leftover = int(subprocess.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                                  text=True, check=True).stdout)
+    try:
+        (stale / "cgroup.procs").write_text(str(leftover))
+        with Sandbox(workers=1, isolation="process") as sb:
+            assert sb.run("print(1)").ok
+        assert not stale.exists()
+        assert not _running(leftover)
+    finally:
+        if _running(leftover):
+            os.kill(leftover, 9)
+        if stale.exists():
+            stale.rmdir()
