@@ -269,6 +269,8 @@ class ProgramRun(BaseModel):
     detail: str = ""
     stdout: str = ""
     elapsed_s: float = 0.0
+    isolation: Literal["bwrap", "process"] | None = Field(
+        None, description="the sandbox that ran it; None on records written before it was stored")
 
 
 class SolvePath(BaseModel):
@@ -343,6 +345,8 @@ class SolveVerdict(BaseModel):
     cost_usd: float = 0.0
     check_problems: list[str] = Field(default_factory=list,
                                       description="answers that were not compared, and why (too long, check timed out)")
+    isolation: str | None = Field(None, description="the sandbox its programs ran in (bwrap, process, or "
+                                  "'bwrap+process' when reruns mixed them); None without a program run")
 
 
 class FilterReason(BaseModel):

@@ -401,15 +401,14 @@ class Sandbox:
         return self._cgroups[slot]
 
     def describe(self) -> str:
-        """Which isolation runs programs and which memory limit binds, for summaries."""
+        """The limits that bind each program (which memory limit: a cgroup's or per process), for summaries."""
         lim = self.limits
-        name = "bubblewrap" if self.isolation == "bwrap" else "process"
         if self.cgroups:
             mem = f"memory {lim.budget_bytes() // 2**20} MB per program and its children (cgroup)"
         else:
             mem = f"memory {lim.memory_mb} MB per process (no cgroup here)"
         tmp = f", /tmp {lim.tmp_mb} MB" if self.isolation == "bwrap" else ""
-        return f"{name}: {mem}{tmp}, {lim.max_procs} processes"
+        return f"{mem}{tmp}, {lim.max_procs} processes"
 
     def run(self, code: str, limits: SandboxLimits | None = None) -> SandboxResult:
         if self._closed:

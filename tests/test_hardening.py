@@ -447,3 +447,25 @@ def test_nothing_a_program_started_outlives_a_killed_run(fake_llm, tmp_path, iso
         pass
     parent = memory_cgroup_dir()
     assert parent is None or not list(parent.glob(f"graphgen-{run.pid}-*"))
+
+
+def test_the_summary_and_the_report_say_which_isolation_ran(fake_llm, tmp_path):
+    """The isolation and the limits that bound the programs are in solve's summary, stored with
+    each program result and verdict, and shown by `graphgen report`; a rerun in process mode
+    that reuses every result still says they ran under bubblewrap."""
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        {"id": f"q{i}", "question": f"Q{i} {{{{fake: answer={i}; code=R}}}}", "answer": str(i)} for i in range(3)])
+    args = ("solve", seeds, "-o", tmp_path / "solved", "--style", "code", "--paths", "1",
+            "--db", tmp_path / "ws.db", "--cache", tmp_path / "cache.db")
+    first = graphgen(*args, cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120).stdout
+    assert "programs: 3 run in the sandbox (bwrap), 0 results reused; results by isolation: bwrap 3" in first
+    limits = next(line for line in first.splitlines() if line.startswith("sandbox limits: "))
+    assert "/tmp 64 MB" in limits and (
+        "memory 576 MB per program and its children (cgroup)" in limits or "memory 512 MB per process" in limits)
+    assert {r["run"]["isolation"] for r in jsonl_rows(tmp_path / "solved" / "runs.jsonl")} == {"bwrap"}
+    assert [v["isolation"] for v in jsonl_rows(tmp_path / "solved" / "verdicts.jsonl")] == ["bwrap"] * 3
+    again = graphgen(*args, "--isolation", "process", cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120).stdout
+    assert "programs: 0 run in the sandbox, 3 results reused; results by isolation: bwrap 3" in again
+    report = graphgen("report", "--db", tmp_path / "ws.db", "-o", tmp_path / "report.html", cwd=tmp_path).stdout
+    assert "programs isolated by: bwrap (3 questions)" in report
+    assert "programs isolated by bwrap (3 questions)" in (tmp_path / "report.html").read_text()

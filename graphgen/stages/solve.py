@@ -144,7 +144,11 @@ class SolveReport(StageReport):
     programs_run: int = 0
     programs_reused: int = 0
     kept: int = 0
-    isolation: str | None = None
+    isolation: str | None = Field(None, description="the sandbox that ran this run's programs (bwrap or process)")
+    sandbox_limits: str | None = Field(None, description="the limits that bound each program, as the sandbox states them")
+    programs_by_isolation: dict[str, int] = Field(
+        default_factory=dict, description="program results this run's verdicts use, by the sandbox that ran them "
+                                          "(reused ones included; 'unrecorded' for results stored before it was)")
     sampling_s: float = Field(0.0, description="wall time spent sampling paths (LLM)")
     programs_s: float = Field(0.0, description="wall time spent running programs (sandbox)")
     checking_s: float = Field(0.0, description="wall time spent extracting, comparing and selecting")
@@ -162,8 +166,12 @@ class SolveReport(StageReport):
                    f"{self.paths_sampled} paths sampled this run, {self.paths_already_done} already done, "
                    f"{self.paths_failed} failed; {self.kept} paths kept")
         if self.programs_run or self.programs_reused:
-            out.append(f"programs: {self.programs_run} run in the sandbox ({self.isolation}), "
-                       f"{self.programs_reused} results reused")
+            ran = f" ({self.isolation})" if self.isolation else ""
+            by = ", ".join(f"{k} {n}" for k, n in sorted(self.programs_by_isolation.items()))
+            out.append(f"programs: {self.programs_run} run in the sandbox{ran}, {self.programs_reused} results reused"
+                       + (f"; results by isolation: {by}" if by else ""))
+        if self.sandbox_limits and self.programs_run:
+            out.append(f"sandbox limits: {self.sandbox_limits}")
         for src, s in sorted(self.per_source.items()):
             parts = [f"{s.questions} questions", f"{s.paths} paths", f"{s.correct} correct"]
             if s.pass_at_1 is not None:
@@ -373,13 +381,13 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
                                                          # so an answer is never read from a cut output
                                                          output_bytes=PROGRAM_OUTPUT_CHARS))
     box = box_holder["box"]
-    report.isolation = box.isolation
+    report.isolation, report.sandbox_limits = box.isolation, box.describe()
     progress = Progress(len(todo), "programs", quiet=quiet)
     try:
         with open_for_append(runs_path) as out, ThreadPoolExecutor(box.size, thread_name_prefix="solve-run") as ex:
             for path, res in zip(todo, ex.map(lambda p: box.run(p.text), todo)):
                 run = ProgramRun(reason=res.reason, detail=res.detail, stdout=res.stdout,
-                                 elapsed_s=res.elapsed_s)
+                                 elapsed_s=res.elapsed_s, isolation=box.isolation)
                 runs[path.id] = run
                 out.write(_RunRecord(path_id=path.id, run=run).model_dump_json() + "\n")
                 out.flush()
@@ -493,6 +501,8 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
         own_answer=q.own_answer, own_in_majority=own_in_majority, majority=majority,
         majority_votes=len(best), total_votes=total_votes, min_agreement=min_agreement)
     verdict.status, verdict.verified_by, verdict.status_reason = status, verified_by, reason
+    ran = sorted({p.run.isolation or "unrecorded" for p in paths if p.run is not None})
+    verdict.isolation = "+".join(ran) or None
     for p in paths:  # what this question cost (the report's solve row reads it from the store)
         if p.usage and not p.usage.cached:
             verdict.calls += 1
@@ -746,6 +756,8 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         if "box" in box_holder:
             box_holder["box"].close()
     report.programs_reused = sum(1 for p in done.values() if p.style == "code" and p.id in runs) - report.programs_run
+    report.programs_by_isolation = dict(Counter(runs[p.id].isolation or "unrecorded" for p in done.values()
+                                                if p.style == "code" and p.id in runs))
 
     if settings.judge.answers != "off":
         t = time.monotonic()

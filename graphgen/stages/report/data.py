@@ -132,6 +132,9 @@ class WorkspaceReport(StageReport):
         default_factory=dict, description="a few rows per kind of generated row: id, question, answer, verification, filter")
     verification_status: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="seeds / generated -> status (verified by gold, by vote, unverified, unverifiable) -> questions")
+    program_isolation: dict[str, int] = Field(
+        default_factory=dict, description="questions by the sandbox their programs ran in (solve's verdicts): "
+                                          "bwrap, process, both over reruns, or unrecorded (verdicts stored before it was)")
     removed_by_reason: dict[str, int] = Field(default_factory=dict)
     removed_source: str | None = None
     cost_by_stage: list[StageCost] = Field(default_factory=list)
@@ -155,6 +158,9 @@ class WorkspaceReport(StageReport):
             total = sum(counts.values())
             out.append(f"verification, {group}: {total} questions; "
                        + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+        if self.program_isolation:
+            out.append("programs isolated by: " + ", ".join(f"{k} ({n} questions)"
+                                                            for k, n in sorted(self.program_isolation.items())))
         if self.removed_by_reason:
             out.append("removed by filter: " + ", ".join(f"{k} {n}" for k, n in sorted(self.removed_by_reason.items())))
         if self.cost_by_stage:
@@ -184,6 +190,7 @@ class VerdictLine(BaseModel, extra="allow"):
     status: str | None = None
     verified_by: str | None = None
     judge: JudgeVerdict | None = None
+    isolation: str | None = None
 
 
 class RemovedLine(BaseModel, extra="allow"):
@@ -356,7 +363,7 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
     rep.coverage_total = len(concepts)
     rep.coverage = _coverage(sets, set(by_id))
 
-    rep.verification, rep.verification_source, rep.verification_status = _verification(
+    rep.verification, rep.verification_source, rep.verification_status, rep.program_isolation = _verification(
         store, inputs, generated, by_id, topic_ids)
     rep.removed_by_reason, rep.removed_source = _removed(inputs, store)
     rep.cost_by_stage = _costs(store, generated, inputs)
@@ -381,9 +388,10 @@ def _examples(store, generated, n: int) -> dict[str, list[dict]]:
 
 
 def _verification(store, inputs, generated, by_id,
-                  topic_ids) -> tuple[list[PassRow], str | None, dict[str, dict[str, int]]]:
+                  topic_ids) -> tuple[list[PassRow], str | None, dict[str, dict[str, int]], dict[str, int]]:
     """Verification rates per topic, seeds (checked against their gold) apart from generated
-    rows (checked by vote), from the status solve stored (graphgen.status)."""
+    rows (checked by vote), from the status solve stored (graphgen.status); and which sandbox
+    ran the questions' programs."""
     if inputs.verdicts:
         verdicts = _read_lines(inputs.verdicts, VerdictLine)
         source = ", ".join(str(p) for p in inputs.verdicts)
@@ -391,9 +399,9 @@ def _verification(store, inputs, generated, by_id,
         verdicts = [VerdictLine.model_validate(v.model_dump()) for v in store.verdicts()]
         source = "the store"
     else:
-        return [], None, {}
+        return [], None, {}, {}
     if not verdicts:
-        return [], None, {}
+        return [], None, {}, {}
     seed_topics = {seed_id: [c for c in cids if c in topic_ids] for seed_id, cids in store.seed_concepts()}
     topics_of: dict[str, list[str]] = dict(seed_topics)
     for g in generated:
@@ -421,7 +429,8 @@ def _verification(store, inputs, generated, by_id,
                     if path_rates[g, t] else None)
             for (g, t), n in questions.items()]
     rows.sort(key=lambda r: (r.group != "seeds", -r.questions, r.topic))
-    return rows, source, {g: dict(c) for g, c in status.items() if c}
+    isolation = Counter(v.isolation for v in verdicts if v.isolation)
+    return rows, source, {g: dict(c) for g, c in status.items() if c}, dict(sorted(isolation.items()))
 
 
 def _removed(inputs: ReportInputs, store=None) -> tuple[dict[str, int], str | None]:

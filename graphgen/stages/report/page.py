@@ -123,6 +123,8 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
     else:
         gen.append(_absent("coverage", "No samples or generated rows to measure coverage on."))
     if rep.verification:
+        isolated = "; programs isolated by " + ", ".join(f"{k} ({n:,} questions)" for k, n in
+                                                       rep.program_isolation.items()) if rep.program_isolation else ""
         for group, title in (("seeds", "seeds, checked against their gold answers"),
                              ("generated", "generated rows, checked by vote against their own answers")):
             rows = [r for r in rep.verification if r.group == group][: 20]
@@ -132,7 +134,7 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
             said = ", ".join(f"{n:,} {k}" for k, n in counts.items())
             gen.append(_plot(f"verification-{group}", f"Verification per topic: {title} ({said})",
                              svg_bars([(r.topic, r.rate) for r in rows], title=f"verification ({group})",
-                                      percent=True, color=_PALETTE[2]), f"from {rep.verification_source}")
+                                      percent=True, color=_PALETTE[2]), f"from {rep.verification_source}{isolated}")
                        + _table(["topic", "questions", "verified", "rate", "mean path pass rate"],
                                 [(r.topic, r.questions, r.verified, r.rate, r.mean_path_pass_rate) for r in rows]))
     else:
