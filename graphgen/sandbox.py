@@ -12,6 +12,8 @@ no user site, no script directory on sys.path), forked fresh from a warm worker,
 - its own empty temporary directory as the working directory, deleted afterwards;
 - limits: CPU seconds, address space (memory), file size, process count, open files,
   a wall-clock timeout (default 5 s) and a cap on captured output (default 64 KiB);
+- a seccomp filter (x86_64, aarch64): no new user namespaces (and, when not started as root,
+  bubblewrap's --disable-userns where bwrap >= 0.8);
 - where the host allows it (a writable cgroup-v1 memory controller, e.g. as root), a memory
   budget the program, all its children and its /tmp files share (graphgen.sandbox_cgroup);
   elsewhere memory is limited per process only, and `Sandbox.describe()` says which;
@@ -35,8 +37,10 @@ Warm workers make a program cost a fork, not an interpreter start; a worker that
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
+import platform
 import queue
 import shutil
 import struct
@@ -146,6 +150,15 @@ def _environment_dirs(python: str) -> set[str]:
     return {os.path.realpath(d) for d in dirs if d}
 
 
+@functools.cache
+def _bwrap_can_disable_userns(bwrap: str) -> bool:
+    try:
+        return "--disable-userns" in subprocess.run([bwrap, "--help"], capture_output=True, text=True,
+                                                    timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64,
                cgroup_procs: str | None = None) -> list[str]:
     cmd = [bwrap, "--die-with-parent", "--new-session"]
@@ -156,6 +169,10 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64,
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         cmd += ["--unshare-all"]
+        if _bwrap_can_disable_userns(bwrap):
+            # bubblewrap >= 0.8: no nested user namespace (the seccomp filter each program gets
+            # says the same; this holds for whatever the worker itself might run)
+            cmd += ["--unshare-user", "--disable-userns"]
     for d in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(d):
             cmd += ["--symlink", os.readlink(d), d]
@@ -408,7 +425,9 @@ class Sandbox:
         else:
             mem = f"memory {lim.memory_mb} MB per process (no cgroup here)"
         tmp = f", /tmp {lim.tmp_mb} MB" if self.isolation == "bwrap" else ""
-        return f"{mem}{tmp}, {lim.max_procs} processes"
+        # the machines sandbox_worker._SECCOMP_ARCH has a filter for
+        userns = ", no new user namespaces (seccomp)" if platform.machine() in ("x86_64", "aarch64") else ""
+        return f"{mem}{tmp}, {lim.max_procs} processes{userns}"
 
     def run(self, code: str, limits: SandboxLimits | None = None) -> SandboxResult:
         if self._closed:

@@ -86,6 +86,60 @@ def _write_msg(fd: int, obj) -> None:
 
 _STATUS_FD = 3  # the child's set-up report: "ok", or why the sandbox could not set it up
 
+# seccomp: (audit arch, unshare, clone, clone3) per machine; elsewhere no filter is installed
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+_CLONE_NEWUSER = 0x10000000
+
+
+def _seccomp_filter() -> bytes | None:
+    """A classic-BPF seccomp program: unshare and clone with CLONE_NEWUSER fail with EPERM,
+    clone3 with ENOSYS (its flags are behind a pointer a filter cannot read; libc then falls
+    back to clone, which the filter can), syscalls of another ABI (i386, x32) with EPERM;
+    everything else is allowed. Why: a user namespace gives a program every capability inside
+    it, the way to most kernel attack surface, and programs need none. None: unknown machine."""
+    import platform
+
+    arch = _SECCOMP_ARCH.get(platform.machine())
+    if arch is None:
+        return None
+    audit, unshare, clone, clone3 = arch
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ/JGE/JSET|K, BPF_RET|K
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    prog = [
+        (ld, 0, 0, 4),                   # 0: arch
+        (jeq, 1, 0, audit),              # 1: native -> 3
+        (ret, 0, 0, eperm),              # 2: another ABI
+        (ld, 0, 0, 0),                   # 3: syscall number
+        (jge, 0, 1, 0x40000000),         # 4: x32 numbers on x86_64 -> 5, else 6
+        (ret, 0, 0, eperm),              # 5
+        (jeq, 0, 1, clone3),             # 6: clone3 -> 7
+        (ret, 0, 0, enosys),             # 7
+        (jeq, 1, 0, unshare),            # 8: unshare -> 10
+        (jeq, 0, 3, clone),              # 9: clone -> 10, else 13
+        (ld, 0, 0, 16),                  # 10: flags (low 32 bits of the first argument)
+        (jset, 0, 1, _CLONE_NEWUSER),    # 11: CLONE_NEWUSER -> 12
+        (ret, 0, 0, eperm),              # 12
+        (ret, 0, 0, allow),              # 13
+    ]
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+_SECCOMP = _seccomp_filter()
+
+
+def _install_seccomp(libc) -> None:
+    if _SECCOMP is None:
+        return
+    n = len(_SECCOMP) // 8
+    buf = ctypes.create_string_buffer(_SECCOMP, len(_SECCOMP))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(n, ctypes.addressof(buf))
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
 
 def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> None:
     """In the forked child: isolate, limit, run the program, exit. Never returns.
@@ -118,8 +172,12 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
             os.setgid(DROP_UID)
             os.setuid(DROP_UID)
         # no_new_privs: nothing the program executes (a setuid binary) can gain privileges
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        # no new user namespaces, in every mode (bubblewrap's --disable-userns needs a user
+        # namespace of its own, which a worker started as root does not have)
+        _install_seccomp(libc)
         workdir = tempfile.mkdtemp(prefix="run-", dir=WORK_ROOT)
         # Process mode: the program's own uid only, so no other running program (another worker's
         # uid) can read or write it; the worker is real root there and still removes it. Under
@@ -495,7 +553,8 @@ def main() -> None:
     os.makedirs(WORK_ROOT, exist_ok=True)
     # gc.freeze: preloaded objects are never scanned by a child's collector (fewer copied pages)
     _warm(CONFIG.get("preload", []))
-    _write_msg(wfd, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "drop_uid": DROP_UID, "pidns": PIDNS})
+    _write_msg(wfd, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "drop_uid": DROP_UID, "pidns": PIDNS,
+                     "seccomp": _SECCOMP is not None})
     while True:
         req = _read_msg(rfd)
         if req is None:  # graphgen closed the pipe or died: nothing is running now

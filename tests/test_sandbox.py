@@ -360,3 +360,34 @@ def test_a_dead_runs_cgroup_is_emptied_and_removed_by_the_next_sandbox():
             os.kill(leftover, 9)
         if stale.exists():
             stale.rmdir()
+
+
+def test_a_program_cannot_create_a_user_namespace_and_still_forks_threads_and_spawns(box):
+    """The seccomp filter: unshare(CLONE_NEWUSER) fails (EPERM), `unshare -U` fails, a raw
+    clone with CLONE_NEWUSER fails; fork, threads and subprocess (clone3 -> clone fallback)
+    still work."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("no seccomp filter for this machine")
+    code = (
+        "import ctypes, os, subprocess, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if libc.unshare(0x10000000) == 0 else ctypes.get_errno())\n"
+        "print('unshare', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "nr = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]\n"
+        "r = libc.syscall(nr, 0x10000000 | 17, 0, 0, 0, 0)  # clone(CLONE_NEWUSER | SIGCHLD)\n"
+        "if r == 0:\n    os._exit(0)\n"
+        "print('clone', r, ctypes.get_errno())\n"
+        "p = subprocess.run(['unshare', '-U', 'true'], capture_output=True, text=True)\n"
+        "print('unshare-U', p.returncode)\n"
+        "out = []\n"
+        "t = threading.Thread(target=out.append, args=(1,)); t.start(); t.join()\n"
+        "print('thread', out, 'spawn', subprocess.run(['echo', 'x'], capture_output=True, text=True).stdout.strip())\n"
+    )
+    r = box.run(code)
+    assert r.ok, r
+    assert r.stdout.splitlines() == ["unshare 1", "clone -1 1", "unshare-U 1", "thread [1] spawn x"]
+    assert "no new user namespaces (seccomp)" in box.describe()
