@@ -44,6 +44,8 @@ DEFAULT_PRICES: dict[str, Price] = {
 
 
 class LLMSettings(BaseModel):
+    provider: str = Field("openai", description="the transport (graphgen.llm.providers): openai = any "
+                                                "OpenAI-compatible API; a plugin's name; or module:attribute")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = OpenAI")
     api_key: SecretStr | None = Field(None, description="never logged, cached or stored")
     model: str = "gpt-4o-mini"
@@ -416,6 +418,7 @@ class Settings(BaseModel):
 
 
 _ENV: dict[str, tuple[str, str]] = {
+    "GRAPHGEN_LLM_PROVIDER": ("llm", "provider"),
     "OPENAI_BASE_URL": ("llm", "base_url"),
     "OPENAI_API_KEY": ("llm", "api_key"),
     "GRAPHGEN_MODEL": ("llm", "model"),

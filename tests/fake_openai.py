@@ -20,6 +20,8 @@ Endpoints
       built from the prompt text.
   Usage numbers are approximate real ones (tokens = chars / 4).
 - POST /v1/embeddings         deterministic hash-seeded unit vectors (dim 384, or `dimensions`).
+- POST /v1/messages           Anthropic's Messages API (x-api-key and anthropic-version
+                               required; no response_format or seed): the same replies.
 - GET  /v1/models
 Control (for tests)
 - POST /_script  {"faults": [FAULT, ...], "append": false}. Each incoming chat request takes
@@ -61,7 +63,7 @@ Control (for tests)
     Requests record their schema-carrying fields in /_stats ("schema_fields": counts of
     response_format.schema / guided_json / format).
 - GET  /_stats   {"total", "ok", "by_status", "by_hash", "ok_by_hash", "response_formats",
-                  "pending_faults", "batches_created", "batch_requests"}; by_hash counts requests per sha256 of (model, messages,
+                  "pending_faults", "batches_created", "batch_requests", "messages_api"}; by_hash counts requests per sha256 of (model, messages,
                   response_format), so a test can assert that no call was paid twice.
 - POST /_reset   clears faults, stats and config (latency back to the command-line value).
 """
@@ -395,6 +397,7 @@ class FakeOpenAI:
         self.faults: list[dict] = []
         self.total = 0
         self.ok = 0
+        self.messages_api = 0  # requests to Anthropic's /v1/messages
         self.by_status: Counter = Counter()
         self.by_hash: Counter = Counter()
         self.ok_by_hash: Counter = Counter()
@@ -449,6 +452,7 @@ class FakeOpenAI:
             body=_dumps({
                 "total": self.total,
                 "ok": self.ok,
+                "messages_api": self.messages_api,
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "by_hash": dict(self.by_hash),
                 "ok_by_hash": dict(self.ok_by_hash),
@@ -604,7 +608,41 @@ class FakeOpenAI:
         return reply
 
     async def h_chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(await request.read(), request)
+
+    async def h_messages(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's Messages API over the same replies: checks its headers, translates
+        the request to a chat completion and the reply back."""
         raw = await request.read()
+        self.messages_api += 1
+        if not request.headers.get("x-api-key") or not request.headers.get("anthropic-version"):
+            self.total += 1
+            self.by_status[401] += 1
+            return web.Response(status=401, content_type="application/json", body=_dumps(
+                {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))
+        body = _loads(raw)
+        if "max_tokens" not in body or "response_format" in body or "seed" in body:
+            self.total += 1
+            self.by_status[400] += 1
+            return web.Response(status=400, content_type="application/json", body=_dumps(
+                {"type": "error", "error": {"type": "invalid_request_error",
+                                            "message": "max_tokens: Field required (or an extra field)"}}))
+        system = [{"role": "system", "content": body["system"]}] if body.get("system") else []
+        chat = {"model": body["model"], "messages": system + body["messages"], "max_tokens": body["max_tokens"]}
+        resp = await self._chat(_dumps(chat), request)
+        if resp.status != 200:
+            return resp
+        reply = json.loads(resp.body)
+        choice = reply["choices"][0]
+        stop = {"length": "max_tokens"}.get(choice.get("finish_reason"), "end_turn")
+        usage = reply.get("usage") or {}
+        return web.Response(content_type="application/json", body=_dumps({
+            "id": "msg_" + str(reply.get("id", "")), "type": "message", "role": "assistant",
+            "model": body["model"], "stop_reason": stop,
+            "content": [{"type": "text", "text": choice["message"]["content"] or ""}],
+            "usage": {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)}}))
+
+    async def _chat(self, raw: bytes, request: web.Request) -> web.StreamResponse:
         self.total += 1
         try:
             body = _loads(raw)
@@ -825,6 +863,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         r = app.router
         r.add_post("/v1/chat/completions", self.h_chat)
+        r.add_post("/v1/messages", self.h_messages)
         r.add_post("/chat/completions", self.h_chat)
         r.add_post("/v1/embeddings", self.h_embeddings)
         r.add_post("/embeddings", self.h_embeddings)
