@@ -273,9 +273,17 @@ class _Worker:
                                      stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True,
                                      start_new_session=True)
         self._stderr_tail = b""
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        drain.start()
         hello = self._read(startup_timeout)
         if not hello or not hello.get("ready"):
+            # a worker that could not start has exited: wait for its last words (under load
+            # the drain thread may not have read them yet)
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            drain.join(timeout=2)
             tail = self._stderr_tail.decode("utf-8", "replace").strip()[-300:]
             self.kill()
             raise SandboxError(f"sandbox worker ({isolation}) did not start: {tail or 'no reply'}")
