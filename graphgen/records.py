@@ -362,9 +362,10 @@ class FilterReason(BaseModel):
     ngram: str | None = Field(None, description="contaminated: the matched words as they appear in the row")
     ngrams: list[str] | None = Field(None, description="contaminated: every distinct n-gram the row shares with the item (up to 20)")
     coverage: float | None = Field(None, description="contaminated: share of the item's words the shared n-grams cover")
-    match: Literal["ngram", "ngram-numbers", "contained"] | None = Field(
+    match: Literal["ngram", "ngram-numbers", "contained", "contained-numbers", "one-word-changed"] | None = Field(
         None, description="ngram: an n-gram in common; ngram-numbers: the same with numbers masked; "
-        "contained: the whole (short) item appears in the row")
+        "contained: the whole (short) item appears in the row; contained-numbers: the same with numbers masked; "
+        "one-word-changed: a whole item of fewer than 2n words with one word changed in place")
     field: Literal["question", "solution"] | None = Field(None, description="contaminated: which text matched")
     judge: str | None = Field(None, description="paraphrase: the judge's answers in both orders (filter --judge)")
 
