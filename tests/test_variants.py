@@ -82,6 +82,10 @@ def test_variants_keep_consistent_numbers_and_correct_answers(tmp_path):
     report = run(settings(per_question=4), None, VariantsInputs(paths=[paths], output=out, quiet=True))
     rows = rows_of(out)
     assert rows and sum(report.kept.values()) == len(rows)
+    # the summary says which sandbox ran the programs and what bound them (issue 22)
+    assert report.isolation in ("bwrap", "process")
+    line = next(x for x in report.lines() if x.startswith("programs: "))
+    assert f"run in the sandbox ({report.isolation})" in line and "sandbox limits: " in line
     by_original: dict[str, list[dict]] = {}
     for row in rows:
         assert row["kind"] == "variant" and row["status"] == "ok" and row["strategy"] == row["variant"]["mode"]
