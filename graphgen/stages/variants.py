@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker
+from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker, options_of
 from graphgen.config import Settings
 from graphgen.rows import GeneratedRowWriter, stable_id
 from graphgen.jsonl import chunked, open_for_append, text_lines
@@ -584,6 +584,10 @@ def _units(sources: Iterable[VariantSource], settings: Settings, done: set[str],
         report.questions += 1
         if not src.question:
             report.skipped["no-question-text"] = report.skipped.get("no-question-text", 0) + 1
+            continue
+        if options_of(src.question):
+            # new numbers would need new options (and one of them right): not made, counted
+            report.skipped["multiple-choice"] = report.skipped.get("multiple-choice", 0) + 1
             continue
         programs, literals = [], []
         qnums = find_numbers(src.question)
