@@ -15,7 +15,11 @@ Endpoints
     * judge prompts (graphgen.judge: "Task: same_concept|answer_match|same_problem" and two
       items in <<<...>>>): "yes" exactly for the pairs of the truth table set with
       /_config {"judge": {task: [[a, b], ...]}}, else "no" (`judge_for`; /_stats
-      "judge_calls" counts them per task);
+      "judge_calls" counts them per task); "Task: question_check" (question and answer in
+      <<<...>>>) answers from the table /_config {"judge": {"question_check": {question:
+      {field: value, ...}}}}: the planted fields over the default of a well-posed regular
+      problem with one answer (answer type integer when the answer is a whole number, else
+      expression);
     * generated_qa (schema name "generated_qa", or anything else): a question/solution/answer
       built from the prompt text.
   Usage numbers are approximate real ones (tokens = chars / 4).
@@ -344,7 +348,8 @@ def embedding_for(text: str, dim: int) -> list[float]:
 # {task: [[first, second], ...]}} (texts compared stripped and case-folded), else "no".
 JUDGE: dict[str, set] = {}
 JUDGE_CALLS: Counter = Counter()
-_JUDGE_TASK = re.compile(r"^Task: (same_concept|answer_match|same_problem)\s*$", re.MULTILINE)
+_JUDGE_TASK = re.compile(r"^Task: (same_concept|answer_match|same_problem|question_check)\s*$", re.MULTILINE)
+CHECKS: dict[str, dict] = {}  # question_check: normalised question -> planted reply fields
 _JUDGE_ITEM = re.compile(r"<<<(.*?)>>>", re.DOTALL)
 
 
@@ -360,6 +365,16 @@ def judge_for(user_text: str) -> dict | None:
         return None
     task = m.group(1)
     JUDGE_CALLS[task] += 1
+    if task == "question_check":
+        question, answer = items[-2], items[-1]
+        whole = re.fullmatch(r"-?\d+", answer.strip().replace(",", "")) is not None
+        reply = {"reason": "truth table: a well-posed regular problem", "well_posed": "yes", "single_answer": "yes",
+                 "answer_type": "integer" if whole else "expression", "problem_type": "regular"}
+        planted = CHECKS.get(_judge_norm(question))
+        if planted:
+            reply.update(planted)
+            reply["reason"] = "truth table: " + ", ".join(f"{k} {v}" for k, v in sorted(planted.items()))
+        return reply
     pair = frozenset((_judge_norm(items[-2]), _judge_norm(items[-1])))
     same = pair in JUDGE.get(task, set())
     return {"reason": f"truth table: {'same' if same else 'different'} ({task})", "verdict": "yes" if same else "no"}
@@ -390,6 +405,7 @@ class FakeOpenAI:
         PLANT.clear()
         JUDGE.clear()
         JUDGE_CALLS.clear()
+        CHECKS.clear()
         self.latency = self.default_latency / 1000.0
         self.reject_json_schema = False
         self.server = "openai"
@@ -439,7 +455,11 @@ class FakeOpenAI:
             self.server = str(body["server"])
         if "judge" in body:
             JUDGE.clear()
+            CHECKS.clear()
             for task, pairs in (body["judge"] or {}).items():
+                if task == "question_check":
+                    CHECKS.update({_judge_norm(q): dict(fields) for q, fields in pairs.items()})
+                    continue
                 JUDGE[task] = {frozenset((_judge_norm(a), _judge_norm(b))) for a, b in pairs}
         if "plant" in body:
             PLANT.clear()
