@@ -185,21 +185,59 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_statuses(tmp_path, fake_llm):
         assert {c.row_id: c.status for c in store.checks()} == {i: c["status"] for i, c in want.items()}
 
 
+def test_pass_rate_is_stored_per_model_and_a_reference_run_leaves_the_verdicts(tmp_path, fake_llm):
+    from graphgen.records import SolveVerdict
+
+    seeds = tmp_path / "s.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"d{i}", "answer": str(i),
+                                         "question": f"Difficulty {i} {{{{fake: answer={i}; cot=R,R,W999,R}}}}"}) + "\n"
+                             for i in range(6)), encoding="utf-8")
+    env = cli_env(fake_llm.url)
+    db = tmp_path / "graphgen.db"
+    graphgen("solve", seeds, "-o", tmp_path / "own", "--style", "cot", "--paths", "4", "--db", db, cwd=tmp_path, env=env)
+    with SQLiteStore(db) as store:
+        verdicts = [v.model_dump() for v in store.verdicts()]
+    for ref in ("ref-a", "ref-b"):
+        out = graphgen("solve", seeds, "-o", tmp_path / ref, "--style", "cot", "--paths", "4", "--reference",
+                       "--model", ref, "--db", db, cwd=tmp_path, env=env).stdout
+        assert f"pass rate of {ref}: 0.750" in out and "verdicts left as they were" in out
+    with SQLiteStore(db) as store:
+        rates = {(r.question_id, r.model): r for r in store.pass_rates()}
+        assert [v.model_dump() for v in store.verdicts()] == verdicts  # the reference runs changed no verdict
+    assert len(rates) == 6 * 3 and {m for _, m in rates} == {"fake-model", "ref-a", "ref-b"}
+    assert all(r.pass_rate == 0.75 and r.against == "gold" and r.paths == 4 for r in rates.values())
+    assert SolveVerdict.model_validate(verdicts[0]).pass_rate == 0.75
+    # the report shows each model's pass rate, and the check counts
+    generated_file(tmp_path, [r for r in ROWS if r["truth"] in ("well_posed", "proof")][:210])
+    plant(fake_llm)
+    check(tmp_path, fake_llm)
+    page = tmp_path / "report.html"
+    out = graphgen("report", "-o", page, "--db", db, cwd=tmp_path, env=env).stdout
+    assert "pass rate of ref-a: mean 0.750 over 6 questions" in out
+    assert "question checks: 10 failed, 200 passed; failed by proof 10" in out
+    html = page.read_text()
+    assert 'data-plot="checks"' in html and 'data-plot="difficulty"' in html
+
+
 @pytest.mark.neo4j
 def test_checks_and_pass_rates_survive_graph_push_and_export_reads_them_from_neo4j(tmp_path, fake_llm, neo4j_clean):
+    from graphgen.records import PassRate
+
     picked = ([r for r in ROWS if r["truth"] == "well_posed"][:5] + [r for r in ROWS if r["truth"] == "proof"][:3]
               + [r for r in ROWS if r["truth"] == "truncated"][:2])
     generated_file(tmp_path, picked)
     plant(fake_llm)
     check(tmp_path, fake_llm)
     with SQLiteStore(tmp_path / "graphgen.db") as store:
+        store.add_pass_rates(PassRate(question_id=r["id"], model=m, paths=4, correct=c, pass_rate=c / 4, against="gold")
+                             for r in picked for m, c in (("a", 1), ("b", 3)))
         checks, rates = list(store.checks()), list(store.pass_rates())
     conn = neo4j_clean
     env = cli_env(fake_llm.url, NEO4J_URI=conn.uri, NEO4J_USERNAME=conn.user, NEO4J_PASSWORD=conn.password)
     if conn.database:
         env["NEO4J_DATABASE"] = conn.database
     out = graphgen("graph", "push", "--db", tmp_path / "graphgen.db", cwd=tmp_path, env=env).stdout
-    assert "10 checks, 0 pass_rates" in out
+    assert "10 checks, 20 pass_rates" in out
     with conn.store() as neo:
         assert list(neo.checks()) == checks and list(neo.pass_rates()) == rates
     res = graphgen("export", tmp_path / "generated.jsonl", "-o", tmp_path / "neo.jsonl", cwd=tmp_path, env=env)

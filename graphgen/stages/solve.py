@@ -33,7 +33,11 @@ Outputs in `out_dir`: paths.jsonl (paths kept by the rule or the judge), verdict
 failures.jsonl (LLM failures, unparsable answers, failed programs, with reasons and raw
 text), plus samples.jsonl / runs.jsonl (the resumable record of paid and executed work).
 Verdicts are written to the store (SQLite table / Neo4j :Verdict nodes linked to the seed or
-generated node).
+generated node), and so is the run's model's pass rate per question (`PassRate`: paths whose
+answer matches the gold, else the row's own answer, over paths sampled): keyed by question and
+model, so a reference model's difficulty estimate never replaces another's. `reference`
+(`solve --reference --model REF`) records only the pass rates and leaves the verdicts as
+they are: a reference model measures difficulty, it does not decide verification.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from graphgen.records import (
     SolvePath,
     SolveQuestion,
     JudgeVerdict,
+    PassRate,
     SolveVerdict,
 )
 from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk
@@ -99,6 +104,8 @@ class SolveInputs(BaseModel):
     dry_run: bool = False
     skip_invalid: bool = False
     quiet: bool = False
+    reference: bool = Field(False, description="record only the model's pass rates (difficulty); leave the "
+                            "stored verdicts as they are")
 
 
 class SourceSummary(BaseModel):
@@ -146,6 +153,9 @@ class SolveReport(StageReport):
     programs_run: int = 0
     programs_reused: int = 0
     kept: int = 0
+    pass_rate_model: str = Field("", description="the model whose pass rates this run stored")
+    mean_pass_rate: float | None = Field(None, description="its mean pass rate over questions with a reference answer")
+    reference: bool = False
     isolation: str | None = Field(None, description="the sandbox that ran this run's programs (bwrap or process)")
     sandbox_limits: str | None = Field(None, description="the limits that bound each program, as the sandbox states them")
     programs_by_isolation: dict[str, int] = Field(
@@ -193,6 +203,10 @@ class SolveReport(StageReport):
                 parts.append(f"{s.no_answer} without an answer")
             parts.append(f"tokens {s.prompt_tokens:,}+{s.completion_tokens:,}, ${s.cost_usd:.4f}")
             out.append(f"  {src}: " + "; ".join(parts))
+        if self.mean_pass_rate is not None:
+            out.append(f"pass rate of {self.pass_rate_model}: {self.mean_pass_rate:.3f} mean over questions with a "
+                       "reference answer (stored per question and model)"
+                       + ("; --reference: verdicts left as they were" if self.reference else ""))
         if self.judge is not None:
             j = self.judge
             out.append(f"answer judge ({j.mode}): asked about {j.asked} of {j.paths} answered paths in {j.calls} calls; "
@@ -768,14 +782,35 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
     if not failed_llm_path.stat().st_size:
         failed_llm_path.unlink()  # its content (none this run) is in failures.jsonl
     report.kept = len(all_kept)
+    rates = [_pass_rate(q, verdicts[q.id], settings.llm.model) for q in questions]
     if store is not None:
-        store.add_verdicts(verdicts[q.id] for q in questions)
+        if not inputs.reference:
+            store.add_verdicts(verdicts[q.id] for q in questions)
+        store.add_pass_rates(rates)
+    scored = [r.pass_rate for r in rates if r.against != "none"]
+    report.pass_rate_model, report.reference = settings.llm.model, inputs.reference
+    report.mean_pass_rate = round(sum(scored) / len(scored), 6) if scored else None
     _summarise(report, questions, verdicts, done)
     report.outputs = {"paths": str(out / "paths.jsonl"), "verdicts": str(out / "verdicts.jsonl")}
     if failures:
         report.outputs["failures"] = str(out / "failures.jsonl")
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def _pass_rate(q: SolveQuestion, v: SolveVerdict, model: str) -> PassRate:
+    """The model's pass rate on one question: paths matching the gold, or without gold the
+    row's own answer (its vote group minus its own vote), over the paths sampled. Unlike
+    `SolveVerdict.pass_rate` it does not drop to 0 when the vote fails: a reference model that
+    finds the row's answer once in 8 paths says the question is hard, not wrong."""
+    if q.gold is not None and v.status != "unverifiable":
+        against, correct = "gold", v.correct
+    elif q.gold is None and q.own_answer:
+        against, correct = "own_answer", max(0, v.votes.get(q.own_answer, 1) - 1)
+    else:
+        against, correct = "none", 0
+    return PassRate(question_id=q.id, model=model, question_kind=q.kind, paths=v.paths, correct=correct,
+                    pass_rate=round(correct / v.paths, 6) if v.paths else 0.0, against=against)
 
 
 class SolveFailure(BaseModel):

@@ -145,6 +145,23 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
                          f"from {rep.removed_source}"))
     else:
         gen.append(_absent("removed", "No filter results given (`graphgen report --filter-removed removed.jsonl`)."))
+    if rep.check_status:
+        said = ", ".join(f"{n:,} {k}" for k, n in sorted(rep.check_status.items()))
+        gen.append(_plot("checks", f"Question checks: {said}",
+                         svg_bars([(k, n) for k, n in sorted(rep.check_status.items()) if k != "failed"]
+                                  + [(f"failed: {k}", n) for k, n in sorted(rep.check_reasons.items())],
+                                  title="question checks by outcome", color=_PALETTE[4]),
+                         "graphgen check: rule pre-checks, then the judge; failed rows by their first reason")
+                   + _table(["answer type", "rows"], sorted(rep.answer_types.items()))
+                   + _table(["problem type", "rows"], sorted(rep.problem_types.items())))
+    else:
+        gen.append(_absent("checks", "No question checks: `graphgen check` has not run on this workspace."))
+    if rep.pass_rates:
+        gen.append(_plot("difficulty", "Difficulty: pass rate per model",
+                         svg_bars([(r.model, r.mean) for r in rep.pass_rates], title="mean pass rate", percent=True,
+                                  color=_PALETTE[1]), "solve (a reference model: solve --reference --model REF)")
+                   + _table(["model", "questions", "mean pass rate", "never solved", "always solved"],
+                            [(r.model, r.questions, r.mean, r.hard, r.easy) for r in rep.pass_rates]))
     parts.append(_section("Generated data", "".join(gen)))
     if rep.examples:
         parts.append(_section("Example rows", "".join(
