@@ -111,7 +111,9 @@ def rule_problem(question: str) -> tuple[str, str] | None:
         return "truncated", "the question ends in an ellipsis"
     if _DANGLING.search(text):
         return "truncated", f"the question ends mid-sentence ({text[-30:]!r})"
-    if text.count("{") > text.count("}"):
+    # group braces only: \{ and \} are delimiters (a piecewise function opens \left\{ and closes \right.)
+    groups = re.sub(r"\\[{}]", "", text)
+    if groups.count("{") > groups.count("}"):
         return "truncated", "the question's LaTeX braces do not close"
     return None
 
