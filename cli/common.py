@@ -207,12 +207,28 @@ def echo_report(report, as_json: bool = False) -> None:
         click.echo(line, err=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (the CLI run in-process by a host or a
+    test runner swaps it per call)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging() -> None:
     """graphgen's warnings (a response format the server refused, ...) as one scrubbed
     line each on stderr."""
     logger = logging.getLogger("graphgen")
-    if not any(isinstance(h, logging.StreamHandler) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("graphgen: %(message)s"))
         handler.addFilter(ScrubFilter())
         logger.addHandler(handler)

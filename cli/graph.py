@@ -114,7 +114,7 @@ def _copy(src, dst, what: str) -> None:
 @friendly_errors
 def push(ctx, **opts):
     """Copy the embedded workspace (seeds, extractions, concept graph, generated questions
-    with lineage, and every row's status: solve's verdicts, filter's decisions) into Neo4j.
+    with lineage, and every row's status: solve's verdicts, filter's decisions, check's results, pass rates) into Neo4j.
     Re-pushing the same workspace changes nothing.
 
     \b

@@ -23,6 +23,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 cli.add_command(extract)
 cli.add_command(graph)
 
+from graphgen_cli.check import check  # noqa: E402
 from graphgen_cli.export import export  # noqa: E402
 from graphgen_cli.filter import filter_  # noqa: E402
 from graphgen_cli.generate import generate  # noqa: E402
@@ -35,6 +36,7 @@ cli.add_command(sample)
 cli.add_command(generate)
 cli.add_command(export)
 cli.add_command(solve)
+cli.add_command(check)
 cli.add_command(filter_)
 cli.add_command(report)
 cli.add_command(run)

@@ -18,6 +18,7 @@ from graphgen_cli.common import (echo_report, engine_options, friendly_errors, l
 @click.option("--from-annotations", "annotations", type=click.Path(exists=True, dir_okay=False), help="hand-written extractions instead of the LLM")
 @click.option("--fusion/--no-fusion", default=None, help="also fusion pairs and fused questions [default off]")
 @click.option("--variants/--no-variants", default=None, help="number-shifted variants of verified questions [default on]")
+@click.option("--check/--no-check", "check", default=None, help="check every generated row for being well-posed (graphgen check) before filter and export [default on]")
 @click.option("--benchmarks", multiple=True, type=click.Path(exists=True), help="benchmark files or directories to decontaminate against [also: [filter] benchmarks]")
 @click.option("--layout", type=click.Choice(["alpaca", "sharegpt", "chatml", "raw"]), help="dataset row layout [default chatml]")
 @store_options
@@ -25,9 +26,9 @@ from graphgen_cli.common import (echo_report, engine_options, friendly_errors, l
 @engine_options
 @click.pass_context
 @friendly_errors
-def run(ctx, seeds, out_dir, samples, seed, annotations, fusion, variants, benchmarks, layout, **opts):
+def run(ctx, seeds, out_dir, samples, seed, annotations, fusion, variants, check, benchmarks, layout, **opts):
     """Run the pipeline on SEEDS: extract -> sample -> generate -> solve -> variants ->
-    filter -> export -> report, ending with the clean dataset (train.jsonl: only rows that
+    check -> filter -> export -> report, ending with the clean dataset (train.jsonl: only rows that
     passed every gate; train_paths.jsonl: verified reasoning paths) and report.html in the
     output directory. Running it again resumes: finished work is never paid twice.
     Options not given here come from graphgen.toml ([pipeline] and each stage's section).
@@ -41,7 +42,7 @@ def run(ctx, seeds, out_dir, samples, seed, annotations, fusion, variants, bench
     from graphgen import pipeline
 
     pipe = {"seeds": [Path(s) for s in seeds] or None, "out_dir": out_dir, "samples": samples, "seed": seed,
-            "annotations": annotations, "fusion": fusion, "variants": variants}
+            "annotations": annotations, "fusion": fusion, "variants": variants, "check": check}
     sections = {"pipeline": pipe, "export": {"layout": layout},
                 "filter": {"benchmarks": [Path(b) for b in benchmarks] or None}}
     settings = settings_from(ctx, sections=sections, **opts)

@@ -28,6 +28,7 @@ from graphgen_cli.common import (echo_json, echo_report, engine_options, friendl
 @click.option("--shard", help="i/n: solve only this machine's share of the questions (0-based)")
 @click.option("--limit", type=int, help="solve at most this many questions")
 @click.option("--skip-invalid", is_flag=True, help="record bad input rows in failures.jsonl instead of stopping")
+@click.option("--reference", is_flag=True, help="a reference model's run (with --model REF): store only its pass rate per question (difficulty), keyed by model; leave the verdicts as they are")
 @click.option("--dry-run", is_flag=True, help="count the paths still to sample and estimate tokens and cost; call no LLM")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
 @judge_options("answers")
@@ -37,7 +38,7 @@ from graphgen_cli.common import (echo_json, echo_report, engine_options, friendl
 @click.pass_context
 @friendly_errors
 def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement, difficulty_aware, max_paths,
-          answer_field, program_timeout, isolation, shard, limit, skip_invalid, dry_run, report_path, quiet,
+          answer_field, program_timeout, isolation, shard, limit, skip_invalid, reference, dry_run, report_path, quiet,
           judge_mode, judge_model, **opts):
     """Sample several reasoning paths per question (prose and/or Python programs), check
     them (gold answer, or majority vote), and keep the most diverse correct ones (MMOS).
@@ -55,6 +56,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
       graphgen solve generated.jsonl -o solved-gen --style code --min-agreement 0.6
       graphgen solve examples/seeds.jsonl -o solved --dry-run
       graphgen solve examples/seeds.jsonl -o solved --judge fallback --judge-model gpt-4o
+      graphgen solve generated.jsonl -o solved-ref --reference --model qwen2.5-7b   # difficulty
       graphgen solve generated.jsonl -o solved-gen --ray        # sampling on the Ray cluster
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
     """
@@ -72,7 +74,8 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
         settings.solve = SolveSettings.model_validate(
             {**settings.solve.model_dump(), **{k: v for k, v in flags.items() if v is not None}})
         run_inputs = SolveInputs(files=list(inputs), from_store=from_store, out_dir=Path(out_dir), shard=shard,
-                                 limit=limit, dry_run=dry_run, skip_invalid=skip_invalid, quiet=quiet)
+                                 limit=limit, dry_run=dry_run, skip_invalid=skip_invalid, quiet=quiet,
+                                 reference=reference)
     except ValueError as exc:
         raise click.BadParameter(one_line(exc)) from None
     try:

@@ -276,3 +276,28 @@ def last_boxed(text: str) -> str | None:
                 return inner or None
         j += 1
     return None
+
+
+# --- multiple choice ------------------------------------------------------------------------
+
+_CHOICES_BLOCK = re.compile(r"\nChoices:\s*(.*)\Z", re.DOTALL)
+_OPTION = re.compile(r"(?:^|\s)\(?([A-Ea-e])\s*[).:]\s*(.+?)(?=\s+\(?[A-Ea-e]\s*[).:]|\n|$)", re.MULTILINE)
+_LETTER = re.compile(r"([A-E])[).:]?|\(\s*([A-Ea-e])\s*\)")  # a bare lower-case letter is a variable
+
+
+def options_of(question: str) -> dict[str, str]:
+    """A multiple-choice question's options by letter, from the `Choices:` block the seed
+    reader appends (one `A) value` per line, or all on one line)."""
+    m = _CHOICES_BLOCK.search(question)
+    if not m:
+        return {}
+    return {k.upper(): v.strip() for k, v in _OPTION.findall(m.group(1)) if v.strip()}
+
+
+def option_letter(answer: str | None) -> str | None:
+    """The option letter an answer names ('B', '(b)', 'B)', '\\text{(B)}', 'B) 12'), else None."""
+    if not answer:
+        return None
+    a = re.sub(r"\\text(?:bf)?\{(.*?)\}", r"\1", answer).strip().strip("$").strip()
+    m = _LETTER.fullmatch(a) or re.match(r"\(?([A-E])\)\s", a)
+    return next(g for g in m.groups() if g).upper() if m else None

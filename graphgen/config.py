@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from graphgen.records import FUSION_STRATEGIES, FusionStrategy
+from graphgen.records import FUSION_STRATEGIES, AnswerType, FusionStrategy, ProblemType
 
 
 class Price(BaseModel):
@@ -44,6 +44,8 @@ DEFAULT_PRICES: dict[str, Price] = {
 
 
 class LLMSettings(BaseModel):
+    provider: str = Field("openai", description="the transport (graphgen.llm.providers): openai = any "
+                                                "OpenAI-compatible API; a plugin's name; or module:attribute")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = OpenAI")
     api_key: SecretStr | None = Field(None, description="never logged, cached or stored")
     model: str = "gpt-4o-mini"
@@ -173,8 +175,20 @@ class JudgeSettings(BaseModel):
     min_cosine: float = Field(0.6, ge=-1, le=1, description="canonicalize: embedding cosine a pair needs to be judged")
     concept_neighbours: int = Field(2, ge=1, description="canonicalize: a pair is judged only when one name is among "
                                     "the other's nearest this many (of its kind)")
+    questions: Literal["off", "fallback", "always"] = Field(
+        "always", description="check: is each question well-posed, with one answer, of which answer and problem type? "
+        "(no rule can say whether a question is well-posed, so fallback = always here; off: the rule pre-checks alone)")
     contamination_top_k: int = Field(3, ge=1, description="filter: nearest benchmark items judged per row")
     contamination_floor: float = Field(0.75, ge=-1, le=1, description="filter: cosine a benchmark neighbour needs to be judged")
+
+
+class CheckSettings(BaseModel):
+    """`graphgen check`: which problem types fail the question check (graphgen.stages.check)."""
+
+    fail_problem_types: list[ProblemType] = Field(
+        default_factory=lambda: ["proof", "invalid"],
+        description="problem types that fail the check besides ill-posed and several-answer questions "
+        "(NeMo-Skills also drops multiple_choice and yes_no; export --problem-type selects too)")
 
 
 class FilterSettings(BaseModel):
@@ -340,6 +354,10 @@ class ExportSettings(BaseModel):
     verified_by: Literal["rule", "judge", "both", "any"] = Field(
         "rule", description="which verdict makes a row verified (graphgen.status.is_verified): the rule's "
         "(math-verify / vote), the judge's, both or any")
+    answer_types: list[AnswerType] = Field(default_factory=list, description="only rows `graphgen check` gave one of "
+                                           "these answer types (empty: any)")
+    problem_types: list[ProblemType] = Field(default_factory=list, description="only rows `graphgen check` gave one of "
+                                             "these problem types (empty: any)")
 
 
 class CanonicalizeSettings(BaseModel):
@@ -393,6 +411,8 @@ class PipelineSettings(BaseModel):
     seed: int = Field(7, description="random seed of the sampler")
     fusion: bool = Field(False, description="also fusion pairs and fused questions (MathFusion; needs embeddings)")
     variants: bool = Field(True, description="number-shifted variants of verified questions (MMOS), themselves solved")
+    check: bool = Field(True, description="check every generated row for being well-posed (graphgen check; the "
+                        "judge per [judge] questions) before filter and export")
     paths: bool = Field(True, description="also export one training row per verified reasoning path")
 
 
@@ -410,12 +430,14 @@ class Settings(BaseModel):
     export: ExportSettings = Field(default_factory=ExportSettings)
     canonicalize: CanonicalizeSettings = Field(default_factory=CanonicalizeSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    check: CheckSettings = Field(default_factory=CheckSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
 
 _ENV: dict[str, tuple[str, str]] = {
+    "GRAPHGEN_LLM_PROVIDER": ("llm", "provider"),
     "OPENAI_BASE_URL": ("llm", "base_url"),
     "OPENAI_API_KEY": ("llm", "api_key"),
     "GRAPHGEN_MODEL": ("llm", "model"),

@@ -11,10 +11,13 @@ benchmark item). The judge asks a model one yes/no question per pair and records
     judge.estimate(asks)                            # a dry run: calls, tokens, cost; no call
 
 Contract:
-- *Tasks* are `same_concept` (canonicalize), `answer_match` (solve, variants) and
-  `same_problem` (filter's decontamination); each has one versioned prompt file
+- *Tasks* are `same_concept` (canonicalize), `answer_match` (solve, variants),
+  `same_problem` (filter's decontamination) and `question_check` (check: is one question
+  well-posed, with one answer, and of which answer and problem type; `first` is the question,
+  `second` its answer); each has one versioned prompt file
   (`graphgen/prompts/judge_*_vN.txt`) and the reply is structured output (`JudgeReply`,
-  schema `schema/judge_reply.json`) through the one LLM client: cache, rate limits,
+  schema `schema/judge_reply.json`; `QuestionCheckReply` for `question_check`, whose
+  verdict is its `well_posed`) through the one LLM client: cache, rate limits,
   retries, re-asks and cost accounting are the client's.
 - *A judgement is a unit keyed by its inputs*: `JudgeAsk.key` hashes task, prompt version,
   judge model and the texts. Asks with the same key are asked once per run, and the
@@ -32,18 +35,19 @@ Contract:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphgen.config import Settings
+from graphgen.records import QuestionCheckReply
 from graphgen.prompts import load_prompt
 from graphgen.stage import LLMTally
 
 __all__ = ["JudgeTask", "JudgeMode", "JudgeReply", "JudgeAsk", "Judgement", "Judge", "PROMPTS", "per_thousand"]
 
-JudgeTask = Literal["same_concept", "answer_match", "same_problem"]
+JudgeTask = Literal["same_concept", "answer_match", "same_problem", "question_check"]
 JudgeMode = Literal["off", "fallback", "always"]
 
 # task -> prompt version (the file stem): bump the version when a prompt changes, so cache
@@ -52,6 +56,7 @@ PROMPTS: dict[str, str] = {
     "same_concept": "judge_concept_v1",
     "answer_match": "judge_answer_v1",
     "same_problem": "judge_same_problem_v1",
+    "question_check": "judge_question_v1",
 }
 
 
@@ -82,7 +87,13 @@ class JudgeAsk(BaseModel):
             fields["question"] = self.context
         elif self.task == "same_concept":
             fields["kind"] = self.context or "concept"
+        elif self.task == "question_check":
+            fields = {"question": self.first, "answer": self.second or "(none given)"}
         return prompt.messages(**fields)
+
+    def output(self) -> type[BaseModel]:
+        """The reply model: a question check has more to say than yes or no."""
+        return QuestionCheckReply if self.task == "question_check" else JudgeReply
 
 
 class Judgement(BaseModel):
@@ -95,6 +106,7 @@ class Judgement(BaseModel):
     model: str = ""
     prompt_version: str = ""
     error: str | None = None
+    check: QuestionCheckReply | None = Field(None, description="question_check: the whole reply")
 
     @property
     def yes(self) -> bool:
@@ -126,8 +138,11 @@ class Judge:
         return self.settings.llm.model_copy(update={
             "model": self.model, "temperature": 0.0, "max_tokens": self.settings.judge.max_tokens})
 
-    def run(self, asks: Iterable[JudgeAsk], *, label: str = "judge") -> dict[str, Judgement]:
-        """Judgements of `asks` by key (each distinct key asked once; earlier ones reused)."""
+    def run(self, asks: Iterable[JudgeAsk], *, label: str = "judge",
+            on_judgement: Callable[[Judgement], None] | None = None) -> dict[str, Judgement]:
+        """Judgements of `asks` by key (each distinct key asked once; earlier ones reused).
+        `on_judgement` sees each new one as it arrives (a stage journals it, so a killed run
+        keeps what it paid for even without the response cache)."""
         from graphgen.llm import LLMClient
         from graphgen.runner import LLMJob, run_jobs
 
@@ -138,13 +153,20 @@ class Judge:
         if todo:
             def sink(job, result) -> None:
                 ask: JudgeAsk = job.payload
-                value: JudgeReply | None = result.value  # type: ignore[assignment]
-                self._done[job.key] = Judgement(
+                value = result.value
+                if isinstance(value, QuestionCheckReply):
+                    verdict = value.well_posed
+                else:
+                    verdict = value.verdict if value else None
+                self._done[job.key] = j = Judgement(
                     key=job.key, task=ask.task, model=self.model, prompt_version=PROMPTS[ask.task],
-                    verdict=value.verdict if value else None, reason=(value.reason.strip() if value else ""),
-                    error=None if value else (result.error or "no valid reply"))
+                    verdict=verdict, reason=(value.reason.strip() if value else ""),
+                    error=None if value else (result.error or "no valid reply"),
+                    check=value if isinstance(value, QuestionCheckReply) else None)
+                if on_judgement is not None:
+                    on_judgement(j)
 
-            jobs = (LLMJob(key=k, messages=a.messages(), output=JudgeReply, payload=a) for k, a in todo)
+            jobs = (LLMJob(key=k, messages=a.messages(), output=a.output(), payload=a) for k, a in todo)
             tally = run_jobs(LLMClient(self._llm()), jobs, sink, total=len(todo), label=label, quiet=self.quiet)
             self.tally.add(tally)
         return {k: self._done[k] for k in wanted if k in self._done}
@@ -155,7 +177,8 @@ class Judge:
 
         distinct = {self.key(a): a for a in asks}
         est = estimate_calls((a.messages() for a in distinct.values()), self.model,
-                             self.settings.llm.price_for(self.model), 30)
+                             self.settings.llm.price_for(self.model),
+                             60 if any(a.task == "question_check" for a in distinct.values()) else 30)
         est.pop("first_prompt", None)
         return est
 

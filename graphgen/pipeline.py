@@ -5,7 +5,7 @@ report.
 
 Order: extract -> sample concepts (and, with `fusion`, fusion pairs) -> generate questions
 (and fusion) -> solve the generated rows -> variants of the verified ones (solved in turn) ->
-filter (dedup, decontamination against `[filter] benchmarks`) -> export (clean: only rows that
+check (is each generated row well-posed, with one answer; `[pipeline] check`) -> filter (dedup, decontamination against `[filter] benchmarks`) -> export (clean: only rows that
 passed every gate, graphgen.status) -> report. Every output goes under `out_dir` with a fixed
 name, so running the same command again resumes each stage as that stage resumes on its own
 (extracted seeds, generated rows, sampled paths and variants are never paid twice; sample,
@@ -52,7 +52,8 @@ class PipelineReport(StageReport):
 def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
         on_stage: Callable[[str, StageReport], None] | None = None) -> PipelineReport:
     """Run every stage in order; `on_stage(name, report)` after each (the CLI prints it)."""
-    from graphgen.stages import export, extract, filter as filter_, generate, pairs, report as report_, sample, solve, variants
+    from graphgen.stages import (check, export, extract, filter as filter_, generate, pairs, report as report_, sample,
+                                 solve, variants)
 
     t0 = time.monotonic()
     p = settings.pipeline
@@ -99,6 +100,10 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
                 files=[str(variant_rows)], out_dir=out / "solved-variants", quiet=q)))
         else:
             result.notes.append("variants: none made (see the variants report); the dataset has none")
+    if p.check:
+        # every generated row, variants included, once they are all made: export leaves out the
+        # ill-posed ones (solve still solves them: it does not read the check)
+        done("check", check.run(settings, store, check.CheckInputs(files=rows, out_dir=out / "checked", quiet=q)))
     kept = out / "kept.jsonl"
     done("filter", filter_.run(settings, store, filter_.FilterInputs(inputs=rows, output=kept, quiet=q)))
     train = out / f"train.{'jsonl' if settings.export.format == 'jsonl' else settings.export.format}"

@@ -269,6 +269,8 @@ class ProgramRun(BaseModel):
     detail: str = ""
     stdout: str = ""
     elapsed_s: float = 0.0
+    isolation: Literal["bwrap", "process"] | None = Field(
+        None, description="the sandbox that ran it; None on records written before it was stored")
 
 
 class SolvePath(BaseModel):
@@ -343,6 +345,67 @@ class SolveVerdict(BaseModel):
     cost_usd: float = 0.0
     check_problems: list[str] = Field(default_factory=list,
                                       description="answers that were not compared, and why (too long, check timed out)")
+    isolation: str | None = Field(None, description="the sandbox its programs ran in (bwrap, process, or "
+                                  "'bwrap+process' when reruns mixed them); None without a program run")
+
+
+# --- check (issue 20: is a generated question well-posed?) -----------------------------------
+
+AnswerType = Literal["integer", "decimal", "fraction", "expression", "interval", "set", "multiple_choice", "proof",
+                     "other"]
+ProblemType = Literal["regular", "proof", "multiple_choice", "yes_no", "invalid"]  # NeMo-Skills' classes
+
+
+class QuestionCheckReply(BaseModel):
+    """What the judge model returns for one question (`graphgen check`): the reason first, so
+    a model reasons before it decides."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(description="one short sentence")
+    well_posed: Literal["yes", "no"] = Field(description="complete, consistent and solvable as stated")
+    single_answer: Literal["yes", "no"] = Field(description="exactly one final answer")
+    answer_type: AnswerType
+    problem_type: ProblemType
+
+
+class QuestionCheck(BaseModel):
+    """What `graphgen check` decided about one question, stored as row status beside solve's
+    verdict and filter's decision (graphgen.status reads it; export leaves out `failed`).
+
+    The rule's findings and the judge's reply are kept side by side: `rule` / `rule_answer_type`
+    from the row's own text, `judge` as the model said it."""
+
+    row_id: str
+    row_kind: str = Field("row", description="concepts, fusion, variant, seed, or row (a file without kinds)")
+    key: str = Field(description="hash of what decides the check (question, answer, prompt, model, mode): the unit id")
+    status: Literal["passed", "failed", "unknown"] = Field(
+        description="unknown: the judge gave no valid reply (never counted as passed; a rerun asks again)")
+    reasons: list[str] = Field(default_factory=list, description="why it failed, as graphgen.status.LEFT_OUT codes "
+                               "(empty_question, truncated, ill_posed, multiple_answers, proof, invalid, ...)")
+    reason: str = Field("", description="the deciding reason in one line (the rule's finding or the judge's reason)")
+    answer_type: AnswerType | None = Field(None, description="the rule's where it is sure, else the judge's")
+    problem_type: ProblemType | None = Field(None, description="the judge's; None without a judge")
+    well_posed: bool | None = None
+    single_answer: bool | None = None
+    rule: str | None = Field(None, description="the rule pre-check's finding (empty or truncated question), if any")
+    rule_answer_type: AnswerType | None = Field(None, description="answer type read from the row's own answer string")
+    judge: QuestionCheckReply | None = Field(None, description="the judge's reply, as given")
+    model: str = Field("", description="judge model (empty: rules only)")
+    prompt_version: str = ""
+
+
+class PassRate(BaseModel):
+    """One model's pass rate on one question (difficulty, as NeMo-Skills and Big-Math measure
+    it): stored per (question, model), so two reference models never overwrite each other."""
+
+    question_id: str
+    model: str
+    question_kind: str = ""
+    paths: int = Field(description="paths sampled (ok replies)")
+    correct: int = Field(description="paths whose answer matches the reference")
+    pass_rate: float = Field(description="correct / paths")
+    against: Literal["gold", "own_answer", "none"] = Field(
+        description="the reference: the gold answer, the row's own answer, or none (pass rate 0)")
 
 
 class FilterReason(BaseModel):
@@ -358,9 +421,10 @@ class FilterReason(BaseModel):
     ngram: str | None = Field(None, description="contaminated: the matched words as they appear in the row")
     ngrams: list[str] | None = Field(None, description="contaminated: every distinct n-gram the row shares with the item (up to 20)")
     coverage: float | None = Field(None, description="contaminated: share of the item's words the shared n-grams cover")
-    match: Literal["ngram", "ngram-numbers", "contained"] | None = Field(
+    match: Literal["ngram", "ngram-numbers", "contained", "contained-numbers", "one-word-changed"] | None = Field(
         None, description="ngram: an n-gram in common; ngram-numbers: the same with numbers masked; "
-        "contained: the whole (short) item appears in the row")
+        "contained: the whole (short) item appears in the row; contained-numbers: the same with numbers masked; "
+        "one-word-changed: a whole item of fewer than 2n words with one word changed in place")
     field: Literal["question", "solution"] | None = Field(None, description="contaminated: which text matched")
     judge: str | None = Field(None, description="paraphrase: the judge's answers in both orders (filter --judge)")
 

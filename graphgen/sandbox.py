@@ -12,6 +12,11 @@ no user site, no script directory on sys.path), forked fresh from a warm worker,
 - its own empty temporary directory as the working directory, deleted afterwards;
 - limits: CPU seconds, address space (memory), file size, process count, open files,
   a wall-clock timeout (default 5 s) and a cap on captured output (default 64 KiB);
+- a seccomp filter (x86_64, aarch64): no new user namespaces (and, when not started as root,
+  bubblewrap's --disable-userns where bwrap >= 0.8);
+- where the host allows it (a writable cgroup-v1 memory controller, e.g. as root), a memory
+  budget the program, all its children and its /tmp files share (graphgen.sandbox_cgroup);
+  elsewhere memory is limited per process only, and `Sandbox.describe()` says which;
 - with bubblewrap (`bwrap`, Debian package `bubblewrap`): new network, pid, ipc, uts and
   cgroup namespaces (no network at all, not even the host's loopback; no other process
   visible), a filesystem view of only graphgen's own interpreter environment (venv and
@@ -32,8 +37,10 @@ Warm workers make a program cost a fork, not an interpreter start; a worker that
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
+import platform
 import queue
 import shutil
 import struct
@@ -48,6 +55,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from graphgen.sandbox_cgroup import ProgramCgroup
 
 __all__ = ["SandboxLimits", "SandboxResult", "Sandbox", "SandboxError", "run_program", "bwrap_path", "Reason"]
 
@@ -80,6 +89,8 @@ def program_uid(slot: int) -> int:
     pid) and slot, so two runs at once never share a process limit or kill each other's."""
     return _UID_BASE + (os.getpid() % 4_194_304) * 256 + slot % 256
 _GRACE_S = 5.0  # how long past the program's own timeout the host waits for a worker
+# where a bubblewrap worker sees its slot's cgroup.procs (bind-mounted: the only cgroup file there)
+_CGROUP_PROCS_IN_BOX = "/run/graphgen/cgroup.procs"
 
 
 class SandboxLimits(BaseModel):
@@ -91,6 +102,11 @@ class SandboxLimits(BaseModel):
     output_bytes: int = Field(65536, gt=0, description="captured stdout/stderr cap; more is over_limit")
     tmp_mb: int = Field(64, gt=0, description="bubblewrap: size of a worker's private /tmp (RAM-backed), "
                                               "shared by a program and its children; emptied after each program")
+
+    def budget_bytes(self) -> int:
+        """The memory a program and all its children may hold together, its /tmp files
+        included (a cgroup, where one is available): one process's limit plus a full /tmp."""
+        return (self.memory_mb + self.tmp_mb) * 2**20
 
 
 class SandboxResult(BaseModel):
@@ -134,7 +150,17 @@ def _environment_dirs(python: str) -> set[str]:
     return {os.path.realpath(d) for d in dirs if d}
 
 
-def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64) -> list[str]:
+@functools.cache
+def _bwrap_can_disable_userns(bwrap: str) -> bool:
+    try:
+        return "--disable-userns" in subprocess.run([bwrap, "--help"], capture_output=True, text=True,
+                                                    timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64,
+               cgroup_procs: str | None = None) -> list[str]:
     cmd = [bwrap, "--die-with-parent", "--new-session"]
     if as_root:
         # No user namespace: real root with only the two capabilities needed to drop to the
@@ -143,6 +169,10 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64) -> list
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         cmd += ["--unshare-all"]
+        if _bwrap_can_disable_userns(bwrap):
+            # bubblewrap >= 0.8: no nested user namespace (the seccomp filter each program gets
+            # says the same; this holds for whatever the worker itself might run)
+            cmd += ["--unshare-user", "--disable-userns"]
     for d in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(d):
             cmd += ["--symlink", os.readlink(d), d]
@@ -171,6 +201,10 @@ def _bwrap_cmd(bwrap: str, python: str, as_root: bool, tmp_mb: int = 64) -> list
                 made.add(anc)
                 cmd += ["--perms", "0755", "--dir", anc]
         cmd += ["--ro-bind", p, p]
+    if cgroup_procs:
+        # only the slot's own cgroup.procs (root-owned: the program's uid cannot write it), so
+        # each program can join its budget before it drops root, and see no other cgroup file
+        cmd += ["--bind", cgroup_procs, _CGROUP_PROCS_IN_BOX]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LC_ALL", "C.UTF-8"]
     return cmd
 
@@ -208,7 +242,7 @@ def _warm_list(code: str) -> list[str]:
 
 class _Worker:
     def __init__(self, slot: int, isolation: str, preload: tuple[str, ...], startup_timeout: float,
-                 tmp_mb: int = 64):
+                 tmp_mb: int = 64, cgroup: ProgramCgroup | None = None):
         self.slot = slot
         self.isolation = isolation
         python = _graphgen_python()
@@ -221,7 +255,9 @@ class _Worker:
             # Not root: RLIMIT_NPROC counts every process of the user, so allow what it has.
             "nproc_base": 0 if as_root else _user_process_count() + 64,
             "preload": list(preload),
+            "cgroup_procs": (_CGROUP_PROCS_IN_BOX if pidns else cgroup.procs_file) if cgroup else None,
         }
+        self.cgroup = cgroup
         if not pidns:
             config["work_root"] = os.path.join(os.path.realpath(os.environ.get("TMPDIR", "/tmp")),
                                                f"graphgen-sandbox-{os.getpid()}-{slot}-{os.urandom(4).hex()}")
@@ -230,15 +266,24 @@ class _Worker:
         self.work_root = None if pidns else config["work_root"]
         argv = [python, "-I", "-c", _WORKER_FILE.read_text(encoding="utf-8"), json.dumps(config)]
         if pidns:
-            argv = _bwrap_cmd(bwrap_path() or "bwrap", python, as_root, tmp_mb) + argv
+            argv = _bwrap_cmd(bwrap_path() or "bwrap", python, as_root, tmp_mb,
+                              cgroup.procs_file if cgroup else None) + argv
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True,
                                      start_new_session=True)
         self._stderr_tail = b""
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        drain.start()
         hello = self._read(startup_timeout)
         if not hello or not hello.get("ready"):
+            # a worker that could not start has exited: wait for its last words (under load
+            # the drain thread may not have read them yet)
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            drain.join(timeout=2)
             tail = self._stderr_tail.decode("utf-8", "replace").strip()[-300:]
             self.kill()
             raise SandboxError(f"sandbox worker ({isolation}) did not start: {tail or 'no reply'}")
@@ -293,6 +338,10 @@ class _Worker:
             except OSError:
                 self.proc.kill()
             self.proc.wait()
+        if self.cgroup is not None:
+            # whatever a program left that escaped the worker's own cleanup (process mode: a
+            # daemon that moved to a session of its own) is still in the slot's cgroup
+            self.cgroup.kill_all()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -318,12 +367,22 @@ class Sandbox:
         self.startup_timeout = startup_timeout
         self._idle: queue.Queue[int] = queue.Queue()
         self._workers: list[_Worker | None] = [None] * self.size
+        # one memory cgroup per slot where this host allows it (graphgen.sandbox_cgroup); the
+        # first slot's attempt decides for the pool, so the summary names one budget
+        self._cgroups: list[ProgramCgroup | None] = [None] * self.size
+        self._cgroups_tried = False
+        self.cgroups = False
         self._lock = threading.Lock()
         self._closed = False
         # bubblewrap's --die-with-parent fires when the *thread* that started it exits, so
         # every worker is started from this one long-lived thread.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawn")
-        self.isolation = self._choose(isolation)
+        self._cgroup(0)
+        try:
+            self.isolation = self._choose(isolation)
+        except SandboxError:
+            self.close()
+            raise
         self.restarts = 0
         for slot in range(self.size):
             self._idle.put(slot)
@@ -355,7 +414,28 @@ class Sandbox:
 
     def _spawn(self, slot: int, isolation: str) -> _Worker:
         return self._spawner.submit(_Worker, slot, isolation, self.preload, self.startup_timeout,
-                                    self.limits.tmp_mb).result()
+                                    self.limits.tmp_mb, self._cgroup(slot)).result()
+
+    def _cgroup(self, slot: int) -> ProgramCgroup | None:
+        if self._cgroups[slot] is None and (self.cgroups or not self._cgroups_tried):
+            self._cgroups[slot] = ProgramCgroup.create(slot, self.limits.budget_bytes())
+            if not self._cgroups_tried:
+                self._cgroups_tried, self.cgroups = True, self._cgroups[slot] is not None
+            elif self._cgroups[slot] is None:
+                raise SandboxError("could not create the memory cgroup for a sandbox worker")
+        return self._cgroups[slot]
+
+    def describe(self) -> str:
+        """The limits that bind each program (which memory limit: a cgroup's or per process), for summaries."""
+        lim = self.limits
+        if self.cgroups:
+            mem = f"memory {lim.budget_bytes() // 2**20} MB per program and its children (cgroup)"
+        else:
+            mem = f"memory {lim.memory_mb} MB per process (no cgroup here)"
+        tmp = f", /tmp {lim.tmp_mb} MB" if self.isolation == "bwrap" else ""
+        # the machines sandbox_worker._SECCOMP_ARCH has a filter for
+        userns = ", no new user namespaces (seccomp)" if platform.machine() in ("x86_64", "aarch64") else ""
+        return f"{mem}{tmp}, {lim.max_procs} processes{userns}"
 
     def run(self, code: str, limits: SandboxLimits | None = None) -> SandboxResult:
         if self._closed:
@@ -374,6 +454,10 @@ class Sandbox:
         slot = self._idle.get()
         try:
             worker = self._worker(slot)
+            cg = worker.cgroup
+            if cg is not None and cg.limit_bytes != lim.budget_bytes():
+                cg.set_limit(lim.budget_bytes())
+            ooms = cg.oom_kills() if cg is not None else 0
             res = worker.request(req, lim.timeout_s + _GRACE_S)
             if res is None:
                 # The worker died or hung (a program may have killed it): replace it.
@@ -385,7 +469,13 @@ class Sandbox:
                                      + (f": {tail}" if tail else ""))
             if res.get("reason") == "sandbox_error":
                 raise SandboxError(f"the sandbox ({self.isolation}) could not set a program up: {res.get('detail')}")
-            return SandboxResult.model_validate(res)
+            result = SandboxResult.model_validate(res)
+            if cg is not None and not result.ok and cg.oom_kills() > ooms:
+                # the kernel killed a process of the program at the cgroup's limit
+                result.reason = "over_limit"
+                result.detail = (f"memory budget {cg.limit_bytes // 2**20} MB for the program and its "
+                                 f"children, /tmp included ({result.detail})")
+            return result
         finally:
             self._idle.put(slot)
 
@@ -399,6 +489,10 @@ class Sandbox:
         for w in self._workers:
             if w is not None:
                 w.kill()
+        for cg in self._cgroups:
+            if cg is not None:
+                cg.remove()
+        self._cgroups = [None] * self.size
         self._spawner.shutdown(wait=False)
 
     def __enter__(self) -> Sandbox:

@@ -33,6 +33,7 @@ DROP_UID = CONFIG.get("uid")  # int or None: the uid programs run as (worker sta
 PIDNS = bool(CONFIG.get("pidns"))  # True inside a private pid namespace (bubblewrap)
 WORK_ROOT = CONFIG["work_root"]  # a directory of this worker's own: everything in it is wiped
 NPROC_BASE = int(CONFIG.get("nproc_base") or 0)  # processes this uid already has (non-root)
+CGROUP_PROCS = CONFIG.get("cgroup_procs")  # the slot's memory cgroup, joined by each program; or None
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
@@ -41,7 +42,7 @@ _CLONE_NEWNET = 0x40000000
 # World-writable places a program could write to when it shares the host's filesystem.
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 _OVER_LIMIT_MARKERS = ("MemoryError", "BlockingIOError: [Errno 11]", "OSError: [Errno 27] File too large",
-                       "RecursionError")
+                       "RecursionError", "[Errno 12] Cannot allocate memory", "[Errno 28] No space left on device")
 
 
 def _vm_bytes() -> int:
@@ -85,6 +86,60 @@ def _write_msg(fd: int, obj) -> None:
 
 _STATUS_FD = 3  # the child's set-up report: "ok", or why the sandbox could not set it up
 
+# seccomp: (audit arch, unshare, clone, clone3) per machine; elsewhere no filter is installed
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+_CLONE_NEWUSER = 0x10000000
+
+
+def _seccomp_filter() -> bytes | None:
+    """A classic-BPF seccomp program: unshare and clone with CLONE_NEWUSER fail with EPERM,
+    clone3 with ENOSYS (its flags are behind a pointer a filter cannot read; libc then falls
+    back to clone, which the filter can), syscalls of another ABI (i386, x32) with EPERM;
+    everything else is allowed. Why: a user namespace gives a program every capability inside
+    it, the way to most kernel attack surface, and programs need none. None: unknown machine."""
+    import platform
+
+    arch = _SECCOMP_ARCH.get(platform.machine())
+    if arch is None:
+        return None
+    audit, unshare, clone, clone3 = arch
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ/JGE/JSET|K, BPF_RET|K
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    prog = [
+        (ld, 0, 0, 4),                   # 0: arch
+        (jeq, 1, 0, audit),              # 1: native -> 3
+        (ret, 0, 0, eperm),              # 2: another ABI
+        (ld, 0, 0, 0),                   # 3: syscall number
+        (jge, 0, 1, 0x40000000),         # 4: x32 numbers on x86_64 -> 5, else 6
+        (ret, 0, 0, eperm),              # 5
+        (jeq, 0, 1, clone3),             # 6: clone3 -> 7
+        (ret, 0, 0, enosys),             # 7
+        (jeq, 1, 0, unshare),            # 8: unshare -> 10
+        (jeq, 0, 3, clone),              # 9: clone -> 10, else 13
+        (ld, 0, 0, 16),                  # 10: flags (low 32 bits of the first argument)
+        (jset, 0, 1, _CLONE_NEWUSER),    # 11: CLONE_NEWUSER -> 12
+        (ret, 0, 0, eperm),              # 12
+        (ret, 0, 0, allow),              # 13
+    ]
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+_SECCOMP = _seccomp_filter()
+
+
+def _install_seccomp(libc) -> None:
+    if _SECCOMP is None:
+        return
+    n = len(_SECCOMP) // 8
+    buf = ctypes.create_string_buffer(_SECCOMP, len(_SECCOMP))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(n, ctypes.addressof(buf))
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
 
 def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> None:
     """In the forked child: isolate, limit, run the program, exit. Never returns.
@@ -102,6 +157,11 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
     except BaseException:
         os._exit(code)
     try:
+        if CGROUP_PROCS:
+            # Join the slot's memory budget while still root (the file is root's): every process
+            # the program starts is born inside it, and so are the pages of its /tmp files.
+            with open(CGROUP_PROCS, "w") as fh:
+                fh.write("0")
         if DROP_UID is not None and not PIDNS:
             # Root without bubblewrap: still take the network away (a namespace with only a
             # loopback that is down) before giving up root.
@@ -112,8 +172,12 @@ def _child(req: dict, out_w: int, err_w: int, status_w: int, base_vm: int) -> No
             os.setgid(DROP_UID)
             os.setuid(DROP_UID)
         # no_new_privs: nothing the program executes (a setuid binary) can gain privileges
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        # no new user namespaces, in every mode (bubblewrap's --disable-userns needs a user
+        # namespace of its own, which a worker started as root does not have)
+        _install_seccomp(libc)
         workdir = tempfile.mkdtemp(prefix="run-", dir=WORK_ROOT)
         # Process mode: the program's own uid only, so no other running program (another worker's
         # uid) can read or write it; the worker is real root there and still removes it. Under
@@ -210,12 +274,40 @@ def _cleanup(child_pgid: int) -> None:
         _reap()
         _wipe()
         return
-    try:  # fallback without namespaces or a spare uid: its process group only
+    try:  # without namespaces or a spare uid: its process group, then whatever escaped it
         os.killpg(child_pgid, signal.SIGKILL)
     except OSError:
         pass
+    _kill_children()
     _reap()
     _wipe()
+
+
+def _kill_children(rounds: int = 100) -> None:
+    """Kill every process below this worker. It is their subreaper, so a program's daemon
+    (double fork, own session) becomes its child once its parents die: killing children round
+    after round reaches all of them."""
+    me = str(os.getpid())
+    for _ in range(rounds):
+        kids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as fh:
+                        stat = fh.read()
+                except OSError:
+                    continue
+                # the fields after the command name (which may hold spaces or parentheses)
+                if stat[stat.rfind(b")") + 2:].split()[1] == me.encode():
+                    kids.append(int(name))
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap(0.5)
 
 
 def _wipe_owned_shared_tmp() -> None:
@@ -322,7 +414,31 @@ def _warm(names) -> None:
         gc.freeze()
 
 
-def _run(req: dict) -> dict:
+def _host_gone(child_pid: int) -> None:
+    """graphgen went away (killed -9, say) while a program ran: kill the program and all it
+    left, remove its files and the work root, and exit; nothing may outlive the run."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(child_pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.waitpid(child_pid, 0)
+    except ChildProcessError:
+        pass
+    _cleanup(child_pid)
+    _remove_work_root()
+    os._exit(0)
+
+
+def _remove_work_root() -> None:
+    # process mode: the host made it and would remove it, but the host may be gone (under
+    # bubblewrap the work root is the private /tmp, which goes with the sandbox)
+    if not PIDNS:
+        shutil.rmtree(WORK_ROOT, ignore_errors=True)
+
+
+def _run(req: dict, host_fd: int = -1) -> dict:
     _warm(req.get("warm") or ())
     base_vm = _vm_bytes()
     out_r, out_w = os.pipe()
@@ -349,12 +465,16 @@ def _run(req: dict) -> dict:
     for fd in open_fds:
         poller.register(fd, select.POLLIN | select.POLLHUP)
     poller.register(pidfd, select.POLLIN)
+    if host_fd >= 0:
+        poller.register(host_fd, 0)  # no events asked: poll reports only POLLHUP / POLLERR
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = f"wall-clock limit {req['timeout_s']}s"
             break
         for fd, _ev in poller.poll(max(1, int(left * 1000))):
+            if fd == host_fd:
+                _host_gone(pid)
             if fd == pidfd:
                 _, status = os.waitpid(pid, 0)
                 poller.unregister(pidfd)
@@ -433,13 +553,15 @@ def main() -> None:
     os.makedirs(WORK_ROOT, exist_ok=True)
     # gc.freeze: preloaded objects are never scanned by a child's collector (fewer copied pages)
     _warm(CONFIG.get("preload", []))
-    _write_msg(wfd, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "drop_uid": DROP_UID, "pidns": PIDNS})
+    _write_msg(wfd, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "drop_uid": DROP_UID, "pidns": PIDNS,
+                     "seccomp": _SECCOMP is not None})
     while True:
         req = _read_msg(rfd)
-        if req is None:
+        if req is None:  # graphgen closed the pipe or died: nothing is running now
+            _remove_work_root()
             return
         try:
-            res = _run(req)
+            res = _run(req, rfd)
         except Exception as exc:  # the worker itself failed: say so, keep serving
             res = {"reason": "crash", "detail": f"sandbox worker error: {exc!r}", "exit_code": None,
                    "signal": None, "stdout": "", "stderr": "", "elapsed_s": 0.0}

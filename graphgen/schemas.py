@@ -24,6 +24,7 @@ SCHEMAS: dict[str, str] = {
     "cot_solution": "graphgen.records:CotSolution",
     "program_solution": "graphgen.records:ProgramSolution",
     "judge_reply": "graphgen.judge:JudgeReply",
+    "question_check_reply": "graphgen.records:QuestionCheckReply",
     # record files
     "seed_question": "graphgen.records:SeedQuestion",
     "extraction_record": "graphgen.records:Extraction",
@@ -39,6 +40,8 @@ SCHEMAS: dict[str, str] = {
     "solve_verdict": "graphgen.records:SolveVerdict",
     "filter_removed_row": "graphgen.records:RemovedRow",
     "filter_decision": "graphgen.records:FilterDecision",
+    "question_check": "graphgen.records:QuestionCheck",
+    "pass_rate": "graphgen.records:PassRate",
     # export layouts
     "alpaca_row": "graphgen.stages.export:AlpacaRow",
     "sharegpt_row": "graphgen.stages.export:ShareGPTRow",

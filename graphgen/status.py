@@ -18,10 +18,14 @@ both):
   over it; `is_verified(verdict, policy)` picks: ``rule``, ``judge``, ``both`` or ``any``.
 - **filter decision** (`FilterDecision`, written by `filter`): kept, or why not (exact / near /
   semantic duplicate, contaminated with benchmark and item, paraphrase, failed).
+- **question check** (`QuestionCheck`, written by `check`): passed, failed with reasons (empty
+  or truncated by rule; ill-posed, several answers, a proof or invalid problem by the judge), or
+  unknown (the judge gave no reply: never counted as passed), with the answer and problem type.
 
 `is_verified` is the only test of "verified": export, report, filter, variants and graph push
 call it (or read what it wrote); none re-derives it. `Gates` says whether a row passed every
-gate that ran and, if not, the reason export leaves it out.
+gate that ran and, if not, the reason export leaves it out. The check gate runs first: an
+ill-posed question is left out as "ill-posed", not as "unverified".
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from graphgen.records import FilterDecision, SolvePath, SolveVerdict
+from graphgen.records import FilterDecision, QuestionCheck, SolvePath, SolveVerdict
 
 __all__ = ["Policy", "LEFT_OUT", "verification", "is_verified", "rule_verdict", "kept_paths", "path_is_clean",
-           "marked_verified", "Gates", "left_out_line"]
+           "marked_verified", "Gates", "left_out_line",
+           "check_reason"]
 
 Policy = Literal["rule", "judge", "both", "any"]
 Status = Literal["verified", "unverified", "unverifiable"]
@@ -50,6 +55,19 @@ LEFT_OUT: dict[str, str] = {
     "semantic_duplicate": "semantic duplicates",
     "contaminated": "contaminated",
     "paraphrase": "benchmark paraphrases",
+    # graphgen check (check_reason below)
+    "not_checked": "not checked",
+    "check_no_reply": "checks without a judge's reply",
+    "empty_question": "empty questions",
+    "truncated": "truncated questions",
+    "ill_posed": "ill-posed questions",
+    "multiple_answers": "questions with more than one answer",
+    "proof": "proofs",
+    "invalid": "invalid problems",
+    "multiple_choice": "multiple-choice problems",
+    "yes_no": "yes/no problems",
+    "answer_type": "of an answer type not selected",
+    "problem_type": "of a problem type not selected",
 }
 
 
@@ -137,17 +155,48 @@ def marked_verified(row: dict, *fields: str) -> bool:
     return False
 
 
+def check_reason(c: QuestionCheck | None, answer_types: Iterable[str] = (), problem_types: Iterable[str] = ()) -> str | None:
+    """Why a question check leaves a row out (None: it passed), as a LEFT_OUT code; a selection
+    of answer / problem types (empty: any) leaves out the rows of other types."""
+    if c is None:
+        return "not_checked"
+    if c.status == "unknown":
+        return "check_no_reply"
+    if c.status == "failed":
+        return c.reasons[0] if c.reasons else "ill_posed"
+    answer_types, problem_types = set(answer_types), set(problem_types)
+    if answer_types and c.answer_type not in answer_types:
+        return "answer_type"
+    if problem_types and c.problem_type not in problem_types:
+        return "problem_type"
+    return None
+
+
 class Gates:
     """Which gates ran for an export, and the reason a row is left out (None: it passed).
 
-    `verdicts` are solve's, `decisions` filter's, each by row id. A gate that did not run
-    (`verification` / `filtering` False) lets every row through; one that ran leaves out every
-    row it did not pass, including rows it never saw ("never solved", "not seen by filter")."""
+    `verdicts` are solve's, `decisions` filter's, `checks` check's, each by row id. A gate that
+    did not run (`verification` / `filtering` False, no check of the row's kind) lets every row
+    through; one that ran leaves out every row it did not pass, including rows it never saw
+    ("never solved", "not seen by filter", "not checked")."""
 
     def __init__(self, verdicts: dict[str, SolveVerdict], decisions: dict[str, FilterDecision], *,
-                 verification: bool, filtering: bool, policy: Policy = "rule"):
+                 verification: bool, filtering: bool, policy: Policy = "rule",
+                 checks: dict[str, QuestionCheck] | None = None, answer_types: Iterable[str] = (),
+                 problem_types: Iterable[str] = ()):
         self.verdicts, self.decisions = verdicts, decisions
         self.verification, self.filtering, self.policy = verification, filtering, policy
+        self.checks = checks or {}
+        self.answer_types, self.problem_types = tuple(answer_types), tuple(problem_types)
+        # the check gate applies per kind of row: a workspace may check generated rows and not
+        # variants; a selection by type applies to every row (an unchecked row has no type)
+        self.checked_kinds = {c.row_kind for c in self.checks.values()}
+        self.selecting = bool(self.answer_types or self.problem_types)
+
+    def _check_reason(self, row_id: str, kind: str | None) -> str | None:
+        if not self.selecting and (kind is None or kind not in self.checked_kinds):
+            return None
+        return check_reason(self.checks.get(row_id), self.answer_types, self.problem_types)
 
     @staticmethod
     def ran(decisions: Iterable[FilterDecision], kinds: set[str] | None) -> bool:
@@ -162,9 +211,11 @@ class Gates:
             return "not_filtered"
         return None if d.decision == "kept" else d.decision
 
-    def row_reason(self, row_id: str, status: str = "ok") -> str | None:
+    def row_reason(self, row_id: str, status: str = "ok", kind: str | None = None) -> str | None:
         if status == "failed":
             return "failed"
+        if (reason := self._check_reason(row_id, kind)) is not None:
+            return reason
         if self.verification:
             v = self.verdicts.get(row_id)
             if v is None:
@@ -174,10 +225,13 @@ class Gates:
         return self._filter_reason(row_id)
 
     def path_reason(self, path_id: str, question_id: str) -> str | None:
-        """A solve path: its question verified, the path kept by solve (it agrees with the
-        gold or the row's own answer), its question not removed by filter, and the path itself
-        passed by filter if filter saw paths."""
+        """A solve path: its question passed the check (when it was checked), verified, the
+        path kept by solve (it agrees with the gold or the row's own answer), its question not
+        removed by filter, and the path itself passed by filter if filter saw paths."""
         v = self.verdicts.get(question_id)
+        kind = v.question_kind if v is not None else None
+        if (reason := self._check_reason(question_id, kind)) is not None:
+            return reason
         if v is None:
             return "not_solved"
         if not is_verified(v, self.policy):
@@ -190,12 +244,16 @@ class Gates:
         return self._filter_reason(path_id)
 
     def status_fields(self, verdict_id: str, decision_id: str) -> dict:
-        """What export writes into a row's metadata: its question's verification and its filter decision."""
+        """What export writes into a row's metadata: its question's verification and check,
+        and its filter decision."""
         v = self.verdicts.get(verdict_id)
         d = self.decisions.get(decision_id)
+        c = self.checks.get(verdict_id)
         return {"verification": verification(v), "verified_by": v.verified_by if v else None,
                 "judge": v.judge.status if v is not None and v.judge is not None else None,
-                "filter": d.decision if d else None}
+                "filter": d.decision if d else None, "check": c.status if c else None,
+                "check_reasons": list(c.reasons) if c else [],
+                "answer_type": c.answer_type if c else None, "problem_type": c.problem_type if c else None}
 
 
 def left_out_line(counts: dict[str, int]) -> str:

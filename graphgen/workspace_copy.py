@@ -5,7 +5,7 @@ map (canonicalize), then the
 concept graph is recomputed in the destination from those extractions (the same
 graphgen.graph.build_graph in both stores, so concepts and edges come out identical), then
 generated questions with their lineage, then each row's status (solve's verdicts, filter's
-decisions). Everything streams; nothing is held in memory
+decisions, check's results, each model's pass rates). Everything streams; nothing is held in memory
 beyond one batch. Copying twice changes nothing (every write is an upsert by id).
 """
 
@@ -37,7 +37,7 @@ def copy_workspace(
     """Copy seeds, extractions, the concept graph and generated rows from `src` to `dst`.
 
     Returns the counts copied: {"seeds", "extractions", "merges", "generated", "verdicts",
-    "filter_decisions"} as written, plus the
+    "filter_decisions", "checks", "pass_rates"} as written, plus the
     destination's {"concepts", "edges"} after its graph rebuild. With `check` (default), the
     destination's counts must equal the source's, else StoreError says which differ (e.g. the
     destination already held other data, or the source's graph was not rebuilt since its
@@ -62,6 +62,10 @@ def copy_workspace(
     note("verdicts", counts["verdicts"])
     counts["filter_decisions"] = dst.add_filter_decisions(src.filter_decisions())
     note("filter decisions", counts["filter_decisions"])
+    counts["checks"] = dst.add_checks(src.checks())
+    note("checks", counts["checks"])
+    counts["pass_rates"] = dst.add_pass_rates(src.pass_rates())
+    note("pass rates", counts["pass_rates"])
     if check:
         want, got = _total(src.stats()), _total(dst.stats())
         diff = {k: (want[k], got[k]) for k in want if want[k] != got[k]}

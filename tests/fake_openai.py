@@ -15,11 +15,17 @@ Endpoints
     * judge prompts (graphgen.judge: "Task: same_concept|answer_match|same_problem" and two
       items in <<<...>>>): "yes" exactly for the pairs of the truth table set with
       /_config {"judge": {task: [[a, b], ...]}}, else "no" (`judge_for`; /_stats
-      "judge_calls" counts them per task);
+      "judge_calls" counts them per task); "Task: question_check" (question and answer in
+      <<<...>>>) answers from the table /_config {"judge": {"question_check": {question:
+      {field: value, ...}}}}: the planted fields over the default of a well-posed regular
+      problem with one answer (answer type integer when the answer is a whole number, else
+      expression);
     * generated_qa (schema name "generated_qa", or anything else): a question/solution/answer
       built from the prompt text.
   Usage numbers are approximate real ones (tokens = chars / 4).
 - POST /v1/embeddings         deterministic hash-seeded unit vectors (dim 384, or `dimensions`).
+- POST /v1/messages           Anthropic's Messages API (x-api-key and anthropic-version
+                               required; no response_format or seed): the same replies.
 - GET  /v1/models
 Control (for tests)
 - POST /_script  {"faults": [FAULT, ...], "append": false}. Each incoming chat request takes
@@ -61,7 +67,7 @@ Control (for tests)
     Requests record their schema-carrying fields in /_stats ("schema_fields": counts of
     response_format.schema / guided_json / format).
 - GET  /_stats   {"total", "ok", "by_status", "by_hash", "ok_by_hash", "response_formats",
-                  "pending_faults", "batches_created", "batch_requests"}; by_hash counts requests per sha256 of (model, messages,
+                  "pending_faults", "batches_created", "batch_requests", "messages_api"}; by_hash counts requests per sha256 of (model, messages,
                   response_format), so a test can assert that no call was paid twice.
 - POST /_reset   clears faults, stats and config (latency back to the command-line value).
 """
@@ -342,7 +348,8 @@ def embedding_for(text: str, dim: int) -> list[float]:
 # {task: [[first, second], ...]}} (texts compared stripped and case-folded), else "no".
 JUDGE: dict[str, set] = {}
 JUDGE_CALLS: Counter = Counter()
-_JUDGE_TASK = re.compile(r"^Task: (same_concept|answer_match|same_problem)\s*$", re.MULTILINE)
+_JUDGE_TASK = re.compile(r"^Task: (same_concept|answer_match|same_problem|question_check)\s*$", re.MULTILINE)
+CHECKS: dict[str, dict] = {}  # question_check: normalised question -> planted reply fields
 _JUDGE_ITEM = re.compile(r"<<<(.*?)>>>", re.DOTALL)
 
 
@@ -358,6 +365,16 @@ def judge_for(user_text: str) -> dict | None:
         return None
     task = m.group(1)
     JUDGE_CALLS[task] += 1
+    if task == "question_check":
+        question, answer = items[-2], items[-1]
+        whole = re.fullmatch(r"-?\d+", answer.strip().replace(",", "")) is not None
+        reply = {"reason": "truth table: a well-posed regular problem", "well_posed": "yes", "single_answer": "yes",
+                 "answer_type": "integer" if whole else "expression", "problem_type": "regular"}
+        planted = CHECKS.get(_judge_norm(question))
+        if planted:
+            reply.update(planted)
+            reply["reason"] = "truth table: " + ", ".join(f"{k} {v}" for k, v in sorted(planted.items()))
+        return reply
     pair = frozenset((_judge_norm(items[-2]), _judge_norm(items[-1])))
     same = pair in JUDGE.get(task, set())
     return {"reason": f"truth table: {'same' if same else 'different'} ({task})", "verdict": "yes" if same else "no"}
@@ -388,6 +405,7 @@ class FakeOpenAI:
         PLANT.clear()
         JUDGE.clear()
         JUDGE_CALLS.clear()
+        CHECKS.clear()
         self.latency = self.default_latency / 1000.0
         self.reject_json_schema = False
         self.server = "openai"
@@ -395,6 +413,7 @@ class FakeOpenAI:
         self.faults: list[dict] = []
         self.total = 0
         self.ok = 0
+        self.messages_api = 0  # requests to Anthropic's /v1/messages
         self.by_status: Counter = Counter()
         self.by_hash: Counter = Counter()
         self.ok_by_hash: Counter = Counter()
@@ -436,7 +455,11 @@ class FakeOpenAI:
             self.server = str(body["server"])
         if "judge" in body:
             JUDGE.clear()
+            CHECKS.clear()
             for task, pairs in (body["judge"] or {}).items():
+                if task == "question_check":
+                    CHECKS.update({_judge_norm(q): dict(fields) for q, fields in pairs.items()})
+                    continue
                 JUDGE[task] = {frozenset((_judge_norm(a), _judge_norm(b))) for a, b in pairs}
         if "plant" in body:
             PLANT.clear()
@@ -449,6 +472,7 @@ class FakeOpenAI:
             body=_dumps({
                 "total": self.total,
                 "ok": self.ok,
+                "messages_api": self.messages_api,
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "by_hash": dict(self.by_hash),
                 "ok_by_hash": dict(self.ok_by_hash),
@@ -604,7 +628,41 @@ class FakeOpenAI:
         return reply
 
     async def h_chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(await request.read(), request)
+
+    async def h_messages(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's Messages API over the same replies: checks its headers, translates
+        the request to a chat completion and the reply back."""
         raw = await request.read()
+        self.messages_api += 1
+        if not request.headers.get("x-api-key") or not request.headers.get("anthropic-version"):
+            self.total += 1
+            self.by_status[401] += 1
+            return web.Response(status=401, content_type="application/json", body=_dumps(
+                {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))
+        body = _loads(raw)
+        if "max_tokens" not in body or "response_format" in body or "seed" in body:
+            self.total += 1
+            self.by_status[400] += 1
+            return web.Response(status=400, content_type="application/json", body=_dumps(
+                {"type": "error", "error": {"type": "invalid_request_error",
+                                            "message": "max_tokens: Field required (or an extra field)"}}))
+        system = [{"role": "system", "content": body["system"]}] if body.get("system") else []
+        chat = {"model": body["model"], "messages": system + body["messages"], "max_tokens": body["max_tokens"]}
+        resp = await self._chat(_dumps(chat), request)
+        if resp.status != 200:
+            return resp
+        reply = json.loads(resp.body)
+        choice = reply["choices"][0]
+        stop = {"length": "max_tokens"}.get(choice.get("finish_reason"), "end_turn")
+        usage = reply.get("usage") or {}
+        return web.Response(content_type="application/json", body=_dumps({
+            "id": "msg_" + str(reply.get("id", "")), "type": "message", "role": "assistant",
+            "model": body["model"], "stop_reason": stop,
+            "content": [{"type": "text", "text": choice["message"]["content"] or ""}],
+            "usage": {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)}}))
+
+    async def _chat(self, raw: bytes, request: web.Request) -> web.StreamResponse:
         self.total += 1
         try:
             body = _loads(raw)
@@ -825,6 +883,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         r = app.router
         r.add_post("/v1/chat/completions", self.h_chat)
+        r.add_post("/v1/messages", self.h_messages)
         r.add_post("/chat/completions", self.h_chat)
         r.add_post("/v1/embeddings", self.h_embeddings)
         r.add_post("/embeddings", self.h_embeddings)

@@ -114,6 +114,18 @@ def _reference(index: neardup.BenchmarkIndex, rows: list[str]) -> dict[int, dict
                     right += 1
                 if left + n + right >= neardup.NUMBER_VARIANT_COVER * len(theirs):
                     found[i] = "ngram-numbers"
+        for i, ws in enumerate(item_words):  # short items: numbers masked, or one word changed in place
+            if i in found or not ws:
+                continue
+            words = sum(w.isalpha() for w in ws)
+            if (len(ws) < n and words < len(ws) and words >= neardup.SHORT_MASKED_MIN_WORDS
+                    and any(mine_masked[s:s + len(ws)] == item_masked[i] for s in range(len(mine) - len(ws) + 1))):
+                found[i] = "contained-numbers"
+            elif 8 <= len(ws) < 2 * n and any(
+                    sum(a != b for a, b in zip(mine[s:s + len(ws)], ws)) <= neardup.SHORT_CHANGED_WORDS
+                    and all(a == b or b.isalpha() for a, b in zip(mine[s:s + len(ws)], ws))
+                    for s in range(len(mine) - len(ws) + 1)):
+                found[i] = "one-word-changed"
         if found:
             out[r] = found
     return out

@@ -129,7 +129,6 @@ def test_bad_input_is_one_clear_line(tmp_path):
 def test_skip_invalid_writes_rejects_and_counts(tmp_path, fake_llm):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "What is 1+1?"}\n{"question": oops}\n{"problem": ""}\n', encoding="utf-8")
-    ann = tmp_path / "ann.jsonl"
     out = graphgen("extract", bad, "--skip-invalid", "--dry-run", cwd=tmp_path)
     # a dry run writes nothing: no rejects file, no workspace; it says what it would reject
     assert "2 rejected rows (a dry run writes no file): line 2:" in out.stderr and "line 3:" in out.stderr

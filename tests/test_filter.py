@@ -267,6 +267,34 @@ def test_solutions_short_items_and_seed_files(tmp_path):
     assert reasons == {"question", "solution", None}
 
 
+def test_short_items_with_other_numbers_or_one_word_changed_are_contaminated(tmp_path):
+    # issue 18: no window of 13 words is free of the change in these, so the n-gram rule missed them
+    bench = _write(tmp_path / "mini_bench.jsonl", [
+        {"question": "What is the largest prime factor of 1337?", "answer": "191"},
+        {"question": "A baker makes 24 muffins and sells them in boxes of 6. How many boxes does the "
+                     "baker fill?", "answer": "4"},
+        {"question": "Simplify $\\sqrt{245}$.", "answer": "7\\sqrt{5}"},
+    ])
+    seeds = _write(tmp_path / "seeds.jsonl", [
+        {"id": "numbers", "question": "What is the largest prime factor of 3328?"},
+        {"id": "word", "question": "A baker makes 24 muffins and sells them in crates of 6. How many boxes does "
+                                   "the baker fill?"},
+        {"id": "two-words", "question": "A baker makes 24 cookies and sells them in bags of 6. How many "
+                                        "boxes does the baker fill?"},
+        {"id": "bare", "question": "Simplify $\\sqrt{246}$."},  # one word: the numbers are the problem
+        {"id": "other", "question": "What is the sum of the prime factors of 1337?"},
+    ])
+    graphgen("filter", seeds, "--seeds", "-o", "kept.jsonl", "--benchmarks", bench, "--no-near", "--quiet",
+             cwd=tmp_path)
+    assert [r["id"] for r in _jsonl(tmp_path / "kept.jsonl")] == ["two-words", "bare", "other"]
+    removed = {r["id"]: r["reason"] for r in _jsonl(tmp_path / "kept.removed.jsonl")}
+    assert removed["numbers"]["match"] == "contained-numbers" and removed["numbers"]["item_id"]
+    assert removed["word"]["match"] == "one-word-changed" and "one word changed" in removed["word"]["message"]
+    graphgen("filter", seeds, "--seeds", "-o", "kept2.jsonl", "--benchmarks", bench, "--no-number-variants",
+             "--no-near", "--quiet", cwd=tmp_path)
+    assert [r["id"] for r in _jsonl(tmp_path / "kept2.removed.jsonl")] == ["word"]
+
+
 def test_benchmark_without_question_field_is_one_line(tmp_path):
     bad = _write(tmp_path / "weird.jsonl", [{"prompt_text": "x", "gold": 1}])
     src = _write(tmp_path / "gen.jsonl", [{"id": "a", "question": "What is 1+1?"}])

@@ -355,3 +355,117 @@ def test_a_foreign_sqlite_file_is_refused_before_any_table_is_added(fake_llm, tm
         assert res.returncode == 1 and "another program" in res.stderr and "Traceback" not in res.stderr, res.stderr
         with sqlite3.connect(foreign) as db:
             assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["customers"]
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below `root`, from /proc parent links."""
+    import os
+
+    parent: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            parent[int(name)] = int(stat[stat.rfind(b")") + 2:].split()[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _with_marker(marker: str) -> list[int]:
+    import os
+
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                    pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_nothing_a_program_started_outlives_a_killed_run(fake_llm, tmp_path, isolation):
+    """A program that leaves a daemon (double fork, its own session) and keeps running; graphgen
+    is killed -9 meanwhile: the program, its daemon and the workers are gone within seconds
+    and no work directory stays. Bounded: the daemon sleeps 30 s, the program 20 s."""
+    import os
+    import signal
+    import uuid
+
+    from clirun import popen
+
+    marker = f"gg-daemon-{uuid.uuid4().hex}"
+    program = (f"import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+               f"        os.execv('/bin/sleep', ['{marker}', '30'])\n    os._exit(0)\n"
+               f"time.sleep(20)\nprint(42)\n")
+    fake_llm.script([{"content": f"```python\n{program}```", "times": 5}])
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [{"id": "d", "question": "Daemon {{fake: answer=42}}",
+                                                    "answer": "42"}])
+    run = popen("solve", seeds, "-o", tmp_path / "solved", "--style", "code", "--paths", "1", "--quiet",
+                "--db", tmp_path / "ws.db", "--cache", tmp_path / "c.db", "--isolation", isolation,
+                "--program-timeout", "25", cwd=tmp_path, env=cli_env(fake_llm.url))
+    leftovers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not _with_marker(marker):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        below = _descendants(run.pid)
+        assert set(_with_marker(marker)) <= below  # the daemon is still below graphgen (a subreaper)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while (leftovers := sorted(p for p in below if Path(f'/proc/{p}').exists())) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert leftovers == [], [Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in leftovers]
+        assert _with_marker(marker) == []
+        assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"graphgen-sandbox-{run.pid}-*"))
+    finally:
+        for pid in leftovers + _with_marker(marker):  # only what this test started
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    # the next sandbox removes the memory cgroups the killed run could not
+    from graphgen.sandbox import Sandbox
+    from graphgen.sandbox_cgroup import memory_cgroup_dir
+
+    with Sandbox(workers=1, isolation="process"):
+        pass
+    parent = memory_cgroup_dir()
+    assert parent is None or not list(parent.glob(f"graphgen-{run.pid}-*"))
+
+
+def test_the_summary_and_the_report_say_which_isolation_ran(fake_llm, tmp_path):
+    """The isolation and the limits that bound the programs are in solve's summary, stored with
+    each program result and verdict, and shown by `graphgen report`; a rerun in process mode
+    that reuses every result still says they ran under bubblewrap."""
+    seeds = write_jsonl(tmp_path / "seeds.jsonl", [
+        {"id": f"q{i}", "question": f"Q{i} {{{{fake: answer={i}; code=R}}}}", "answer": str(i)} for i in range(3)])
+    args = ("solve", seeds, "-o", tmp_path / "solved", "--style", "code", "--paths", "1",
+            "--db", tmp_path / "ws.db", "--cache", tmp_path / "cache.db")
+    first = graphgen(*args, cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120).stdout
+    assert "programs: 3 run in the sandbox (bwrap), 0 results reused; results by isolation: bwrap 3" in first
+    limits = next(line for line in first.splitlines() if line.startswith("sandbox limits: "))
+    assert "/tmp 64 MB" in limits and (
+        "memory 576 MB per program and its children (cgroup)" in limits or "memory 512 MB per process" in limits)
+    assert {r["run"]["isolation"] for r in jsonl_rows(tmp_path / "solved" / "runs.jsonl")} == {"bwrap"}
+    assert [v["isolation"] for v in jsonl_rows(tmp_path / "solved" / "verdicts.jsonl")] == ["bwrap"] * 3
+    again = graphgen(*args, "--isolation", "process", cwd=tmp_path, env=cli_env(fake_llm.url), timeout=120).stdout
+    assert "programs: 0 run in the sandbox, 3 results reused; results by isolation: bwrap 3" in again
+    report = graphgen("report", "--db", tmp_path / "ws.db", "-o", tmp_path / "report.html", cwd=tmp_path).stdout
+    assert "programs isolated by: bwrap (3 questions)" in report
+    assert "programs isolated by bwrap (3 questions)" in (tmp_path / "report.html").read_text()

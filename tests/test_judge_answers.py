@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from clirun import cli_env, graphgen, jsonl_rows
 
 from graphgen.answers import final_answer

@@ -6,7 +6,8 @@ import pytest
 from neo4j_fixtures import small_workspace
 
 from graphgen.graph import rebuild
-from graphgen.records import ConceptMerge, FilterDecision, FilterReason, JudgeVerdict, SolveVerdict
+from graphgen.records import (ConceptMerge, FilterDecision, FilterReason, JudgeVerdict, PassRate, QuestionCheck,
+                              SolveVerdict)
 from graphgen.store.base import StoreError
 from graphgen.workspace_copy import copy_workspace
 from graphgen.store.sqlite import SQLiteStore
@@ -26,6 +27,8 @@ def snapshot(store):
         "merges": store.concept_merges(),
         "verdicts": list(store.verdicts()),
         "filter_decisions": list(store.filter_decisions()),
+        "checks": list(store.checks()),
+        "pass_rates": list(store.pass_rates()),
     }
 
 
@@ -67,6 +70,11 @@ def test_push_then_pull_round_trip(neo4j_store, tmp_path):
         verdicts, decisions = row_status(generated, seeds)
         local.add_verdicts(verdicts)
         local.add_filter_decisions(decisions)
+        # graphgen check's result and two models' pass rates (solve --reference) travel too
+        local.add_checks([QuestionCheck(row_id=generated[0].id, row_kind=generated[0].kind, key="k", status="failed",
+                                        reasons=["proof"], problem_type="proof", answer_type="proof")])
+        local.add_pass_rates([PassRate(question_id=generated[0].id, model=m, paths=4, correct=c, pass_rate=c / 4,
+                                       against="own_answer") for m, c in (("a", 1), ("b", 4))])
         original = snapshot(local)
         assert original["verdicts"] and original["filter_decisions"] == sorted(decisions, key=lambda d: d.row_id)
         assert any(sd.metadata == {"level": "Level 3", "type": "Algebra", "points": 2} for sd in original["seeds"])
@@ -76,7 +84,7 @@ def test_push_then_pull_round_trip(neo4j_store, tmp_path):
     st = original["stats"]
     assert pushed == {"seeds": st.seeds, "extractions": st.extracted_seeds, "merges": 1,
                       "concepts": sum(st.concepts.values()), "edges": sum(st.edges.values()),
-                      "generated": st.generated, "verdicts": 3, "filter_decisions": 2}
+                      "generated": st.generated, "verdicts": 3, "filter_decisions": 2, "checks": 1, "pass_rates": 2}
     # every row's status (verdict with the judge's beside it, filter decision) arrives as it was
     assert snapshot(neo4j_store) == original
 

@@ -62,7 +62,7 @@ def test_run_exports_only_right_distinct_uncontaminated_rows(planted_llm, tmp_pa
     out = tmp_path / "out"
     stages = re.findall(r"^== (.+)$", res.stdout, re.MULTILINE)
     assert stages == ["extract", "sample concepts", "generate questions", "solve", "variants", "solve variants",
-                      "filter", "export", "export paths", "report"]
+                      "check", "filter", "export", "export paths", "report"]
     generated = rows(out / "generated.jsonl") + rows(out / "variants.jsonl")
     wrong = {r["id"] for r in generated if int(r["answer"]) != truth(r["question"])}
     copies = {r["id"] for r in generated if planted(r["question"])}
@@ -75,6 +75,7 @@ def test_run_exports_only_right_distinct_uncontaminated_rows(planted_llm, tmp_pa
         question = t["messages"][0]["content"]
         assert int(t["metadata"]["answer"]) == truth(question) and not planted(question)
         assert t["metadata"]["verification"] == "verified" and t["metadata"]["filter"] == "kept"
+        assert t["metadata"]["check"] == "passed"  # the fake judge finds every generated question well-posed
     # every distinct right row is in: a right row left out is a duplicate of a row of the dataset
     removed = {r["id"]: r["reason"] for r in rows(out / "kept.removed.jsonl")}
     for r in generated:

@@ -14,7 +14,8 @@ from chromium import visit
 from clirun import EXAMPLES, graphgen
 
 from graphgen.graph import rebuild
-from graphgen.records import ConceptMerge, Extraction, GeneratedQuestion, LLMUsage, SeedQuestion
+from graphgen.records import (ConceptMerge, Extraction, GeneratedQuestion, LLMUsage, PassRate, QuestionCheck,
+                              SeedQuestion)
 from graphgen.store.sqlite import SQLiteStore
 
 MARKS = "svg rect, svg circle, svg path, svg line"
@@ -55,6 +56,13 @@ def build_workspace(root: Path) -> dict:
         generated.append(GeneratedQuestion(id="gen-failed", kind="concepts", status="failed", error="bad",
                                            concept_ids=[topics[0].id]))
         store.add_generated(generated)
+        # graphgen check: every fifth row a proof; solve: two models' pass rates (difficulty)
+        store.add_checks([QuestionCheck(row_id=g.id, row_kind="concepts", key=g.id, answer_type="integer",
+                                        status="failed" if i % 5 == 0 else "passed", reasons=["proof"] if i % 5 == 0 else [],
+                                        problem_type="proof" if i % 5 == 0 else "regular")
+                          for i, g in enumerate(generated[:60])])
+        store.add_pass_rates([PassRate(question_id=g.id, model=m, paths=4, correct=c, pass_rate=c / 4, against="own_answer")
+                              for g in generated[:60] for m, c in (("m", 3), ("ref", 1))])
     (root / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
     # solve's verdicts.jsonl: generated rows, every third one not verified
     verdicts = [{"question_id": g.id, "question_kind": "concepts", "method": "vote", "paths": 4, "answered": 4,
@@ -129,6 +137,14 @@ def test_json_numbers_match_the_workspace(workspace):
         sum(1 for g in ws["generated"] if top.id in g.concept_ids) / 60, abs=1e-4)
 
 
+def test_check_outcomes_and_pass_rates_per_model(workspace):
+    root, ws = workspace
+    data = json.loads(graphgen("report", "--json", *report_args(root), cwd=root).stdout)
+    assert data["check_status"] == {"passed": 48, "failed": 12} and data["check_reasons"] == {"proof": 12}
+    assert data["answer_types"] == {"integer": 60} and data["problem_types"] == {"regular": 48, "proof": 12}
+    assert [(r["model"], r["mean"], r["questions"]) for r in data["pass_rates"]] == [("m", 0.75, 60), ("ref", 0.25, 60)]
+
+
 def ws_alias(ws) -> str:
     with SQLiteStore(ws["db"]) as store:
         return store.concept_merges()[0].alias_id.split(":", 1)[1]
@@ -157,7 +173,7 @@ def test_the_page_renders_every_plot_in_chromium(workspace):
     plots = seen.values["plots"]
     expected = {"concepts-per-kind", "edges-per-kind", "degree-topic", "degree-kp", "components", "top-topics",
                 "topic-graph", "topic-distribution", "coverage", "verification-seeds", "verification-generated",
-                "removed", "tokens"}
+                "removed", "tokens", "checks", "difficulty"}
     assert set(plots) == expected
     assert all(n > 0 for n in plots.values()), plots
     assert seen.values["sized"] is True
@@ -185,7 +201,8 @@ def test_absent_data_is_said_not_drawn(tmp_path):
     graphgen("report", "-o", page, "--db", db, cwd=tmp_path)
     seen = visit(page, {"absent": "[...document.querySelectorAll('[data-absent]')].map(e => e.dataset.absent)",
                         "plots": "[...document.querySelectorAll('figure.plot')].map(f => f.dataset.plot)"})
-    assert seen.values["absent"] == ["merges", "topic-distribution", "coverage", "verification", "removed", "tokens"]
+    assert seen.values["absent"] == ["merges", "topic-distribution", "coverage", "verification", "removed", "checks",
+                                     "tokens"]
     assert "topic-graph" in seen.values["plots"] and seen.console_errors == []
 
 

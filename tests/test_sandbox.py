@@ -269,3 +269,125 @@ def test_process_mode_programs_cannot_reach_each_others_work_directory(tmp_path)
         a, b = box.map([owner, intruder])
     assert a.stdout.strip() == "mine", a
     assert b.stdout.split()[0] == "blocked", b
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_memory_budget_binds_a_program_and_its_children_together(mode):
+    """Four children each hold 150 MB (under the 200 MB per-process limit): with a cgroup the
+    program's 232 MB budget (memory + /tmp) lets at most one hold it at a time, the kernel
+    kills the others, and the run is recorded. Bounded: 600 MB at most if nothing binds."""
+    from graphgen.sandbox_cgroup import memory_cgroup_dir
+
+    hog = (
+        "import os, time\n"
+        "r, w = os.pipe()\n"
+        "kids = []\n"
+        "for k in range(4):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        block = b'\\x01' * (150 * 2**20)\n"
+        "        os.write(w, b'h')\n"
+        "        time.sleep(1.5)\n"
+        "        os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "os.close(w)\n"
+        "codes = [os.waitpid(p, 0)[1] for p in kids]\n"
+        "print(len(os.read(r, 100)), sorted(codes))\n"
+    )
+    limits = SandboxLimits(timeout_s=20, memory_mb=200, tmp_mb=32)
+    with Sandbox(workers=1, isolation=mode, limits=limits) as sb:
+        cgroups = sb.cgroups
+        if not cgroups:
+            assert "per process (no cgroup here)" in sb.describe()
+            pytest.skip("no writable memory cgroup here: the budget is per process only")
+        assert "232 MB per program and its children (cgroup)" in sb.describe()
+        res = sb.run(hog)
+        assert res.reason == "ok", res
+        held, codes = res.stdout.split(" ", 1)
+        assert held == "1", res.stdout  # at most one child could hold 150 MB at a time
+        assert codes.count("9") >= 1  # the others were killed (SIGKILL) by the budget
+        # the program itself killed at its budget is over_limit, not a crash (its child holds 60 MB,
+        # it takes 190 MB: the biggest process, so the OOM killer's choice)
+        big = sb.run("import os, time\n"
+                     "if os.fork() == 0:\n    block = b'\\x01' * (60 * 2**20)\n    time.sleep(3); os._exit(0)\n"
+                     "time.sleep(1)\nblock = b'\\x01' * (190 * 2**20)\nprint('held')\n")
+        assert big.reason == "over_limit" and "memory budget 232 MB" in big.detail, big
+        assert sb.run("print('next')").stdout == "next\n"
+        names = [c.path.name for c in sb._cgroups if c is not None]
+    # the pool's cgroups are gone with it
+    parent = memory_cgroup_dir()
+    assert parent is not None and not any((parent / n).exists() for n in names)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (this host's init may reap orphans late)."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] != b"Z"
+
+
+def test_a_dead_runs_cgroup_is_emptied_and_removed_by_the_next_sandbox():
+    """A worker killed -9 with its graphgen leaves its slot's cgroup and what its program left
+    in it: the next sandbox kills those processes and removes the cgroup."""
+    import subprocess
+    import sys
+
+    from graphgen.sandbox_cgroup import memory_cgroup_dir
+
+    parent = memory_cgroup_dir()
+    probe = Sandbox(workers=1, isolation="process")
+    cgroups = probe.cgroups
+    probe.close()
+    if parent is None or not cgroups:
+        pytest.skip("no writable memory cgroup here")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid no run has any more: the dead run's
+    stale = parent / f"graphgen-{gone.pid}-0-deadbeef"
+    stale.mkdir()
+    # an orphan, as a program's daemon is once its worker is gone; bounded: it ends in 30 s
+    leftover = int(subprocess.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                                  text=True, check=True).stdout)
+    try:
+        (stale / "cgroup.procs").write_text(str(leftover))
+        with Sandbox(workers=1, isolation="process") as sb:
+            assert sb.run("print(1)").ok
+        assert not stale.exists()
+        assert not _running(leftover)
+    finally:
+        if _running(leftover):
+            os.kill(leftover, 9)
+        if stale.exists():
+            stale.rmdir()
+
+
+def test_a_program_cannot_create_a_user_namespace_and_still_forks_threads_and_spawns(box):
+    """The seccomp filter: unshare(CLONE_NEWUSER) fails (EPERM), `unshare -U` fails, a raw
+    clone with CLONE_NEWUSER fails; fork, threads and subprocess (clone3 -> clone fallback)
+    still work."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("no seccomp filter for this machine")
+    code = (
+        "import ctypes, os, subprocess, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if libc.unshare(0x10000000) == 0 else ctypes.get_errno())\n"
+        "print('unshare', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "nr = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]\n"
+        "r = libc.syscall(nr, 0x10000000 | 17, 0, 0, 0, 0)  # clone(CLONE_NEWUSER | SIGCHLD)\n"
+        "if r == 0:\n    os._exit(0)\n"
+        "print('clone', r, ctypes.get_errno())\n"
+        "p = subprocess.run(['unshare', '-U', 'true'], capture_output=True, text=True)\n"
+        "print('unshare-U', p.returncode)\n"
+        "out = []\n"
+        "t = threading.Thread(target=out.append, args=(1,)); t.start(); t.join()\n"
+        "print('thread', out, 'spawn', subprocess.run(['echo', 'x'], capture_output=True, text=True).stdout.strip())\n"
+    )
+    r = box.run(code)
+    assert r.ok, r
+    assert r.stdout.splitlines() == ["unshare 1", "clone -1 1", "unshare-U 1", "thread [1] spawn x"]
+    assert "no new user namespaces (seccomp)" in box.describe()

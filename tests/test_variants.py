@@ -82,6 +82,10 @@ def test_variants_keep_consistent_numbers_and_correct_answers(tmp_path):
     report = run(settings(per_question=4), None, VariantsInputs(paths=[paths], output=out, quiet=True))
     rows = rows_of(out)
     assert rows and sum(report.kept.values()) == len(rows)
+    # the summary says which sandbox ran the programs and what bound them (issue 22)
+    assert report.isolation in ("bwrap", "process")
+    line = next(x for x in report.lines() if x.startswith("programs: "))
+    assert f"run in the sandbox ({report.isolation})" in line and "sandbox limits: " in line
     by_original: dict[str, list[dict]] = {}
     for row in rows:
         assert row["kind"] == "variant" and row["status"] == "ok" and row["strategy"] == row["variant"]["mode"]
@@ -301,3 +305,18 @@ def test_a_path_line_that_is_not_json_names_its_column(tmp_path):
     with pytest.raises(ValueError) as e:
         list(read_sources([bad]))
     assert str(e.value) == f"{bad}:1: not JSON (Invalid control character at: col 40)"
+
+
+def test_multiple_choice_questions_are_not_number_shifted(tmp_path):
+    # new numbers would leave the options stale (none of them right): skipped, with the reason counted
+    question = "A box holds 12 eggs. How many eggs are in 3 boxes?\nChoices:\nA) 36\nB) 15\nC) 9\nD) 4"
+    paths = tmp_path / "paths.jsonl"
+    paths.write_text("".join(json.dumps({"id": f"mc-p{i}", "question_id": "mc", "question_kind": "seed",
+                                         "question": question, "style": "code", "index": i, "text": prog,
+                                         "answer": "A", "correct": True}) + "\n"
+                             for i, prog in enumerate(["print(12 * 3)\n", "e = 12\nprint(e * 3)\n"])))
+    out = tmp_path / "variants.jsonl"
+    report = run(settings(per_question=2), None, VariantsInputs(paths=[paths], output=out, quiet=True))
+    assert report.skipped == {"multiple-choice": 1} and report.questions_tried == 0
+    assert not out.exists() or rows_of(out) == []
+    assert any("multiple-choice 1" in line for line in report.lines())

@@ -40,7 +40,7 @@ class BatchAPI:
     @property
     def sdk(self):
         transport = self.client.transport
-        if not hasattr(transport, "sdk"):
+        if getattr(transport, "sdk", None) is None:
             raise BatchRejected(f"the transport {transport!r} has no Batch API")
         return transport.sdk()
 

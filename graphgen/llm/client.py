@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -50,12 +49,11 @@ from graphgen.llm.structured import (
 )
 from graphgen.llm.transport import (
     OPENAI_URL,
-    OpenAICompatible,
     Transport,
     TransportError,
 )
 from graphgen.records import LLMUsage
-from graphgen.scrub import remember_secret, scrub
+from graphgen.scrub import scrub
 from graphgen.stage import LLMTally
 
 __all__ = ["LLMClient", "LLMResult", "LLMFatalError", "TRUNCATED", "load_schema", "read_reply", "repeating"]
@@ -115,32 +113,16 @@ class LLMClient:
     """An async client for structured outputs. Safe to share between tasks of one event
     loop; used from a new loop it opens a fresh connection pool.
 
-    `transport` is a `Transport` (another provider), or the HTTP library for the default
-    OpenAI-compatible one: "auto" (aiohttp when installed), "aiohttp" or "httpx"."""
+    `transport` is a `Transport`, or the HTTP library ("auto", "aiohttp", "httpx") for the
+    one `settings.provider` opens (`graphgen.llm.providers`: OpenAI-compatible by default)."""
 
     def __init__(self, settings: LLMSettings, *, transport: Transport | str = "auto"):
-        if settings.local_model is not None and isinstance(transport, str):
-            from graphgen.llm.local import shared_server
+        if isinstance(transport, str):
+            from graphgen.llm.providers import open_transport
 
-            settings = settings.model_copy(update={"base_url": shared_server(settings).url})
-        if settings.fit_to_server and settings.base_url and isinstance(transport, str):
-            from graphgen.llm.serverinfo import fit_cached
-
-            settings = fit_cached(settings)
+            transport, settings = open_transport(settings, http=transport)
         self.settings = settings
         self.model = settings.model
-        key = settings.api_key
-        secret = key.get_secret_value() if hasattr(key, "get_secret_value") else (key or None)
-        secret = secret or os.environ.get("OPENAI_API_KEY") or None
-        if not secret and not settings.base_url:
-            raise LLMFatalError(
-                "no API key: set OPENAI_API_KEY (or llm.api_key in the config), "
-                "or point OPENAI_BASE_URL at a local OpenAI-compatible server"
-            )
-        remember_secret(secret)
-        if isinstance(transport, str):
-            transport = OpenAICompatible(settings.base_url, secret, timeout=settings.timeout,
-                                         connections=settings.concurrency, http=transport)
         self.transport: Transport = transport
         self.mode: str = settings.structured_output
         self.dialect: str | None = None if settings.json_object_schema == "auto" else settings.json_object_schema
@@ -475,7 +457,8 @@ class LLMClient:
         status, base = exc.status, self.transport.base_url
         where = f"HTTP {status} from {exc.url or base}: {exc.message}"
         if status in (401, 403):
-            raise LLMFatalError(f"{where}; check the API key in OPENAI_API_KEY (or llm.api_key in the config)")
+            env = getattr(self.transport, "key_env", "OPENAI_API_KEY")
+            raise LLMFatalError(f"{where}; check the API key in {env} (or llm.api_key in the config)")
         if status == 404:
             if "model" in exc.message.lower():
                 raise LLMFatalError(f"{where}; check --model (env GRAPHGEN_MODEL)")

@@ -22,7 +22,8 @@ version and the bare final answer, so any exported row can be traced to its conc
 Rows with ``status == "failed"`` are skipped (and counted) unless ``include_failed``.
 
 The stage (`run`) exports clean rows by default: only rows that passed every gate that ran
-(solve's verification, filter's decisions, read from the workspace through `graphgen.status`),
+(check's question checks, solve's verification, filter's decisions, read from the workspace
+through `graphgen.status`; ``[export] answer_types`` / ``problem_types`` select by check's types),
 counting the rest per reason; ``[export] include_all`` writes them too, each with its status in
 ``metadata`` (``verification``, ``verified_by``, ``filter``, ``left_out``). When nothing is left
 it writes nothing and fails with one line.
@@ -48,7 +49,7 @@ from graphgen.config import ExportFormat as Format
 from graphgen.config import Settings
 from graphgen.jsonl import atomic_path, chunked, write_lines
 from graphgen.errors import one_line
-from graphgen.records import GeneratedQuestion, VariantLineage
+from graphgen.records import AnswerType, GeneratedQuestion, ProblemType, VariantLineage
 from graphgen.stage import StageError, StageReport
 from graphgen.status import Gates, left_out_line
 
@@ -104,6 +105,11 @@ class ExportMetadata(BaseModel):
     judge: Literal["verified", "unverified", "unverifiable"] | None = Field(
         None, description="the answer judge's verdict on the row's question, beside the rule's (solve --judge); None: not judged")
     filter: str | None = Field(None, description="filter's decision: kept, duplicate, near_duplicate, contaminated, ...; None: not filtered")
+    check: Literal["passed", "failed", "unknown"] | None = Field(
+        None, description="graphgen check's result on the row's question; None: not checked")
+    check_reasons: list[str] = Field(default_factory=list, description="why the check failed (graphgen.status.LEFT_OUT codes)")
+    answer_type: AnswerType | None = Field(None, description="graphgen check: the final answer's type")
+    problem_type: ProblemType | None = Field(None, description="graphgen check: regular, proof, multiple_choice, yes_no, invalid")
     left_out: str | None = Field(None, description="--include-all: the gate that would have left the row out")
 
 
@@ -423,6 +429,10 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     else:
         verdicts = {}
     decisions = {d.row_id: d for d in store.filter_decisions()} if store is not None else {}
+    checks = {c.row_id: c for c in store.checks()} if store is not None else {}
+    if (cfg.answer_types or cfg.problem_types) and not checks:
+        raise StageError("--answer-type / --problem-type select by `graphgen check`'s results, and this workspace "
+                         "has none: run `graphgen check` on these rows first")
     if inputs.paths:
         if not verdicts:
             raise StageError(f"{inputs.paths}: no verdicts for these paths; pass --verdicts (solve's verdicts.jsonl)")
@@ -448,7 +458,11 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     elif not filtering:
         notes.append("filter: `graphgen filter` has not run on these rows (with this workspace); "
                      "no dedup or decontamination decisions applied")
-    gates = Gates(verdicts, decisions, verification=verification, filtering=filtering, policy=cfg.verified_by)
+    if not checks:
+        notes.append("check: `graphgen check` has not run on these rows (with this workspace); "
+                      "no question was checked for being well-posed")
+    gates = Gates(verdicts, decisions, verification=verification, filtering=filtering, policy=cfg.verified_by,
+                  checks=checks, answer_types=cfg.answer_types, problem_types=cfg.problem_types)
     if verification and cfg.verified_by != "rule" and not any(v.judge for v in verdicts.values()):
         notes.append(f"--verified-by {cfg.verified_by}: no verdict carries a judge's (run solve with --judge)")
     left_out: Counter[str] = Counter()
@@ -458,7 +472,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
         if row.kind == "path":
             reason = gates.path_reason(row.id, row.sample_id or "")
         else:
-            reason = gates.row_reason(row.id, row.status)
+            reason = gates.row_reason(row.id, row.status, row.kind)
         if reason == "failed" and cfg.include_failed:
             return None
         return reason

@@ -552,7 +552,9 @@ def _contaminated(state: _Rows, index, opts: FilterSettings, row: int, usable: b
     hit = max(hits, key=lambda h: (h.coverage, -h.item))
     bench, item_id, _text = index.items[hit.item]
     how = {"ngram": f"{index.n}-gram", "ngram-numbers": f"{index.n}-gram (numbers masked)",
-           "contained": "whole item contained"}[hit.kind]
+           "contained": "whole item contained",
+           "contained-numbers": "whole item contained, numbers masked",
+           "one-word-changed": "whole item, one word changed"}[hit.kind]
     more = (f" and {len(hit.ngrams) - 1} more" if len(hit.ngrams) > 1 else "") + \
         f"; {hit.coverage:.0%} of the item covered"
     state.contaminated[row] = FilterReason(

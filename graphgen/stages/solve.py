@@ -33,7 +33,11 @@ Outputs in `out_dir`: paths.jsonl (paths kept by the rule or the judge), verdict
 failures.jsonl (LLM failures, unparsable answers, failed programs, with reasons and raw
 text), plus samples.jsonl / runs.jsonl (the resumable record of paid and executed work).
 Verdicts are written to the store (SQLite table / Neo4j :Verdict nodes linked to the seed or
-generated node).
+generated node), and so is the run's model's pass rate per question (`PassRate`: paths whose
+answer matches the gold, else the row's own answer, over paths sampled): keyed by question and
+model, so a reference model's difficulty estimate never replaces another's. `reference`
+(`solve --reference --model REF`) records only the pass rates and leaves the verdicts as
+they are: a reference model measures difficulty, it does not decide verification.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ from graphgen.answers import (
     AnswerChecker,
     final_answer,
     last_boxed,
+    option_letter,
+    options_of,
     program_answer,
     shorten,
 )
@@ -72,6 +78,7 @@ from graphgen.records import (
     SolvePath,
     SolveQuestion,
     JudgeVerdict,
+    PassRate,
     SolveVerdict,
 )
 from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk
@@ -97,6 +104,8 @@ class SolveInputs(BaseModel):
     dry_run: bool = False
     skip_invalid: bool = False
     quiet: bool = False
+    reference: bool = Field(False, description="record only the model's pass rates (difficulty); leave the "
+                            "stored verdicts as they are")
 
 
 class SourceSummary(BaseModel):
@@ -144,7 +153,14 @@ class SolveReport(StageReport):
     programs_run: int = 0
     programs_reused: int = 0
     kept: int = 0
-    isolation: str | None = None
+    pass_rate_model: str = Field("", description="the model whose pass rates this run stored")
+    mean_pass_rate: float | None = Field(None, description="its mean pass rate over questions with a reference answer")
+    reference: bool = False
+    isolation: str | None = Field(None, description="the sandbox that ran this run's programs (bwrap or process)")
+    sandbox_limits: str | None = Field(None, description="the limits that bound each program, as the sandbox states them")
+    programs_by_isolation: dict[str, int] = Field(
+        default_factory=dict, description="program results this run's verdicts use, by the sandbox that ran them "
+                                          "(reused ones included; 'unrecorded' for results stored before it was)")
     sampling_s: float = Field(0.0, description="wall time spent sampling paths (LLM)")
     programs_s: float = Field(0.0, description="wall time spent running programs (sandbox)")
     checking_s: float = Field(0.0, description="wall time spent extracting, comparing and selecting")
@@ -162,8 +178,12 @@ class SolveReport(StageReport):
                    f"{self.paths_sampled} paths sampled this run, {self.paths_already_done} already done, "
                    f"{self.paths_failed} failed; {self.kept} paths kept")
         if self.programs_run or self.programs_reused:
-            out.append(f"programs: {self.programs_run} run in the sandbox ({self.isolation}), "
-                       f"{self.programs_reused} results reused")
+            ran = f" ({self.isolation})" if self.isolation else ""
+            by = ", ".join(f"{k} {n}" for k, n in sorted(self.programs_by_isolation.items()))
+            out.append(f"programs: {self.programs_run} run in the sandbox{ran}, {self.programs_reused} results reused"
+                       + (f"; results by isolation: {by}" if by else ""))
+        if self.sandbox_limits and self.programs_run:
+            out.append(f"sandbox limits: {self.sandbox_limits}")
         for src, s in sorted(self.per_source.items()):
             parts = [f"{s.questions} questions", f"{s.paths} paths", f"{s.correct} correct"]
             if s.pass_at_1 is not None:
@@ -183,6 +203,10 @@ class SolveReport(StageReport):
                 parts.append(f"{s.no_answer} without an answer")
             parts.append(f"tokens {s.prompt_tokens:,}+{s.completion_tokens:,}, ${s.cost_usd:.4f}")
             out.append(f"  {src}: " + "; ".join(parts))
+        if self.mean_pass_rate is not None:
+            out.append(f"pass rate of {self.pass_rate_model}: {self.mean_pass_rate:.3f} mean over questions with a "
+                       "reference answer (stored per question and model)"
+                       + ("; --reference: verdicts left as they were" if self.reference else ""))
         if self.judge is not None:
             j = self.judge
             out.append(f"answer judge ({j.mode}): asked about {j.asked} of {j.paths} answered paths in {j.calls} calls; "
@@ -373,13 +397,13 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
                                                          # so an answer is never read from a cut output
                                                          output_bytes=PROGRAM_OUTPUT_CHARS))
     box = box_holder["box"]
-    report.isolation = box.isolation
+    report.isolation, report.sandbox_limits = box.isolation, box.describe()
     progress = Progress(len(todo), "programs", quiet=quiet)
     try:
         with open_for_append(runs_path) as out, ThreadPoolExecutor(box.size, thread_name_prefix="solve-run") as ex:
             for path, res in zip(todo, ex.map(lambda p: box.run(p.text), todo)):
                 run = ProgramRun(reason=res.reason, detail=res.detail, stdout=res.stdout,
-                                 elapsed_s=res.elapsed_s)
+                                 elapsed_s=res.elapsed_s, isolation=box.isolation)
                 runs[path.id] = run
                 out.write(_RunRecord(path_id=path.id, run=run).model_dump_json() + "\n")
                 out.flush()
@@ -387,29 +411,6 @@ def _execute(paths: Iterable[SolvePath], runs: dict[str, ProgramRun], runs_path:
                 progress.update(ok=res.ok)
     finally:
         progress.close()
-
-
-_CHOICES_BLOCK = re.compile(r"\nChoices:\s*(.*)\Z", re.DOTALL)
-_OPTION = re.compile(r"(?:^|\s)\(?([A-Ea-e])\s*[).:]\s*(.+?)(?=\s+\(?[A-Ea-e]\s*[).:]|\n|$)", re.MULTILINE)
-_LETTER = re.compile(r"([A-E])[).:]?|\(\s*([A-Ea-e])\s*\)")  # a bare lower-case letter is a variable
-
-
-def options_of(question: str) -> dict[str, str]:
-    """A multiple-choice question's options by letter, from the `Choices:` block the seed
-    reader appends (one `A) value` per line, or all on one line)."""
-    m = _CHOICES_BLOCK.search(question)
-    if not m:
-        return {}
-    return {k.upper(): v.strip() for k, v in _OPTION.findall(m.group(1)) if v.strip()}
-
-
-def option_letter(answer: str | None) -> str | None:
-    """The option letter an answer names ('B', '(b)', 'B)', '\\text{(B)}', 'B) 12'), else None."""
-    if not answer:
-        return None
-    a = re.sub(r"\\text(?:bf)?\{(.*?)\}", r"\1", answer).strip().strip("$").strip()
-    m = _LETTER.fullmatch(a) or re.match(r"\(?([A-E])\)\s", a)
-    return next(g for g in m.groups() if g).upper() if m else None
 
 
 def _mc_equivalent(checker: AnswerChecker, options: dict[str, str], gold: str, answer: str) -> bool:
@@ -493,6 +494,8 @@ def _judge(q: SolveQuestion, paths: list[SolvePath], checker: AnswerChecker, kee
         own_answer=q.own_answer, own_in_majority=own_in_majority, majority=majority,
         majority_votes=len(best), total_votes=total_votes, min_agreement=min_agreement)
     verdict.status, verdict.verified_by, verdict.status_reason = status, verified_by, reason
+    ran = sorted({p.run.isolation or "unrecorded" for p in paths if p.run is not None})
+    verdict.isolation = "+".join(ran) or None
     for p in paths:  # what this question cost (the report's solve row reads it from the store)
         if p.usage and not p.usage.cached:
             verdict.calls += 1
@@ -746,6 +749,8 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         if "box" in box_holder:
             box_holder["box"].close()
     report.programs_reused = sum(1 for p in done.values() if p.style == "code" and p.id in runs) - report.programs_run
+    report.programs_by_isolation = dict(Counter(runs[p.id].isolation or "unrecorded" for p in done.values()
+                                                if p.style == "code" and p.id in runs))
 
     if settings.judge.answers != "off":
         t = time.monotonic()
@@ -777,14 +782,35 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
     if not failed_llm_path.stat().st_size:
         failed_llm_path.unlink()  # its content (none this run) is in failures.jsonl
     report.kept = len(all_kept)
+    rates = [_pass_rate(q, verdicts[q.id], settings.llm.model) for q in questions]
     if store is not None:
-        store.add_verdicts(verdicts[q.id] for q in questions)
+        if not inputs.reference:
+            store.add_verdicts(verdicts[q.id] for q in questions)
+        store.add_pass_rates(rates)
+    scored = [r.pass_rate for r in rates if r.against != "none"]
+    report.pass_rate_model, report.reference = settings.llm.model, inputs.reference
+    report.mean_pass_rate = round(sum(scored) / len(scored), 6) if scored else None
     _summarise(report, questions, verdicts, done)
     report.outputs = {"paths": str(out / "paths.jsonl"), "verdicts": str(out / "verdicts.jsonl")}
     if failures:
         report.outputs["failures"] = str(out / "failures.jsonl")
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def _pass_rate(q: SolveQuestion, v: SolveVerdict, model: str) -> PassRate:
+    """The model's pass rate on one question: paths matching the gold, or without gold the
+    row's own answer (its vote group minus its own vote), over the paths sampled. Unlike
+    `SolveVerdict.pass_rate` it does not drop to 0 when the vote fails: a reference model that
+    finds the row's answer once in 8 paths says the question is hard, not wrong."""
+    if q.gold is not None and v.status != "unverifiable":
+        against, correct = "gold", v.correct
+    elif q.gold is None and q.own_answer:
+        against, correct = "own_answer", max(0, v.votes.get(q.own_answer, 1) - 1)
+    else:
+        against, correct = "none", 0
+    return PassRate(question_id=q.id, model=model, question_kind=q.kind, paths=v.paths, correct=correct,
+                    pass_rate=round(correct / v.paths, 6) if v.paths else 0.0, against=against)
 
 
 class SolveFailure(BaseModel):

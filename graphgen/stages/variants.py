@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker
+from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker, options_of
 from graphgen.config import Settings
 from graphgen.rows import GeneratedRowWriter, stable_id
 from graphgen.jsonl import chunked, open_for_append, text_lines
@@ -142,6 +142,8 @@ class VariantsReport(StageReport):
     draws_rejected: dict[str, int] = Field(default_factory=dict, description="rejected draws by reason")
     draws: int = 0
     programs_run: int = 0
+    isolation: str | None = Field(None, description="the sandbox that ran the programs (bwrap or process)")
+    sandbox_limits: str | None = Field(None, description="the limits that bound each program, as the sandbox states them")
     programs_with_typed_intermediates: int = Field(
         0, description="code paths left out: a literal the question does not state (a hand-typed intermediate)")
     rewrite_kept_original: dict[str, int] = Field(default_factory=dict, description="rewrites not used, by reason")
@@ -155,6 +157,9 @@ class VariantsReport(StageReport):
             f"({self.elapsed_s:.1f}s, {self.variants_per_s:.1f} variants/s)",
             "kept per mode: " + (", ".join(f"{m} {n}" for m, n in sorted(self.kept.items())) or "none"),
         ]
+        if self.programs_run:
+            out.append(f"programs: {self.programs_run} run in the sandbox ({self.isolation}); "
+                       f"sandbox limits: {self.sandbox_limits}")
         if self.copied_from_store or self.copied_to_store:
             out.append(f"reconciled with the store: {self.copied_from_store} variants the store already held written "
                        f"to the output, {self.copied_to_store} variants of the output added to the store")
@@ -580,6 +585,10 @@ def _units(sources: Iterable[VariantSource], settings: Settings, done: set[str],
         if not src.question:
             report.skipped["no-question-text"] = report.skipped.get("no-question-text", 0) + 1
             continue
+        if options_of(src.question):
+            # new numbers would need new options (and one of them right): not made, counted
+            report.skipped["multiple-choice"] = report.skipped.get("multiple-choice", 0) + 1
+            continue
         programs, literals = [], []
         qnums = find_numbers(src.question)
         for p in distinct_programs(src.paths):
@@ -626,6 +635,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
             Sandbox(workers=v.workers, limits=SandboxLimits(timeout_s=v.timeout_s, output_bytes=PROGRAM_OUTPUT_CHARS), isolation=v.isolation) as box, \
             open_for_append(rejects_path) as rejects_fh:
         report.copied_to_store = writer.copied_to_store
+        report.isolation, report.sandbox_limits = box.isolation, box.describe()
         done = _ids_in(out_path) | _ids_in(rejects_path)
         verdicts = {x.question_id: x for x in store.verdicts()} if store is not None else {}
         sources = read_sources(inputs.paths, inputs.questions or _verdicts_beside(inputs.paths), verdicts)

@@ -24,6 +24,8 @@ from graphgen.records import (
     Mention,
     SeedQuestion,
     FilterDecision,
+    PassRate,
+    QuestionCheck,
     SolveVerdict,
 )
 
@@ -136,6 +138,23 @@ class GraphStore(ABC):
     @abstractmethod
     def filter_decisions(self) -> Iterator[FilterDecision]:
         """All filter decisions ordered by row id."""
+
+    # --- question checks and pass rates (graphgen.status) --------------------------------------
+    @abstractmethod
+    def add_checks(self, checks: Iterable[QuestionCheck]) -> int:
+        """Insert or replace `graphgen check`'s result per row id (the latest check of a row wins)."""
+
+    @abstractmethod
+    def checks(self) -> Iterator[QuestionCheck]:
+        """All question checks ordered by row id."""
+
+    @abstractmethod
+    def add_pass_rates(self, rates: Iterable[PassRate]) -> int:
+        """Insert or replace pass rates by (question id, model): another model's never replaces it."""
+
+    @abstractmethod
+    def pass_rates(self) -> Iterator[PassRate]:
+        """All pass rates ordered by question id, then model."""
 
     def generated_ids(self) -> set[str]:
         """Ids of the stored rows whose generation succeeded (a resumed generate skips them)."""

@@ -15,7 +15,8 @@ carry data. Writes are batched (`UNWIND $rows ... MERGE`) in managed write trans
 graphgen.graph.rebuild(store) computes concepts, MENTIONS and CO_OCCURS (the same code for
 both stores) and hands them to `replace_graph`, which writes only the difference from what
 Neo4j holds, in one transaction. It also holds solve's verdicts (:Verdict) and filter's
-decisions (:FilterDecision) beside the rows they judge.
+decisions (:FilterDecision), check's results (:QuestionCheck) and each model's pass rates
+(:PassRate) beside the rows they judge.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from graphgen.records import (
     FilterDecision,
     FilterReason,
     JudgeVerdict,
+    PassRate,
+    QuestionCheck,
     SeedQuestion,
     SolveVerdict,
     VariantLineage,
@@ -56,6 +59,8 @@ SCHEMA = (
     "schema_generated_id",
     "schema_verdict_question_id",
     "schema_filter_decision_row_id",
+    "schema_question_check_row_id",
+    "schema_pass_rate_id",
     "schema_concept_name",
     "schema_concept_display_name",
     "schema_concept_merge_alias",
@@ -355,6 +360,37 @@ class Neo4jStore(GraphStore):
             props = dict(r["props"])
             reason = props.pop("reason", None)
             yield FilterDecision(**props, reason=FilterReason.model_validate_json(reason) if reason else None)
+
+    # --- question checks and pass rates ---------------------------------------------------------
+    def add_checks(self, checks: Iterable[QuestionCheck]) -> int:
+        n = 0
+        for chunk in chunked(checks, self.batch_size):
+            # the record whole as JSON text (Neo4j properties are flat), plus what Browser users filter on
+            rows = [{"row_id": c.row_id, "props": {
+                "row_id": c.row_id, "row_kind": c.row_kind, "status": c.status, "answer_type": c.answer_type,
+                "problem_type": c.problem_type, "record": c.model_dump_json(exclude_none=True)}} for c in chunk]
+            self._write(lambda tx, rows=rows: tx.run(cypher("question_checks_merge"), rows=rows).consume())
+            n += len(rows)
+        return n
+
+    def checks(self) -> Iterator[QuestionCheck]:
+        for r in self._stream("question_checks_read"):
+            yield QuestionCheck.model_validate_json(r["record"])
+
+    def add_pass_rates(self, rates: Iterable[PassRate]) -> int:
+        n = 0
+        for chunk in chunked(rates, self.batch_size):
+            rows = [{"id": f"{r.question_id}|{r.model}", "question_id": r.question_id,
+                     "props": {"id": f"{r.question_id}|{r.model}", **r.model_dump()}} for r in chunk]
+            self._write(lambda tx, rows=rows: tx.run(cypher("pass_rates_merge"), rows=rows).consume())
+            n += len(rows)
+        return n
+
+    def pass_rates(self) -> Iterator[PassRate]:
+        for r in self._stream("pass_rates_read"):
+            props = dict(r["props"])
+            props.pop("id", None)
+            yield PassRate.model_validate(props)
 
     # --- misc ----------------------------------------------------------------------------
     def stats(self) -> GraphStats:

@@ -24,6 +24,8 @@ from graphgen.records import (
     Mention,
     SeedQuestion,
     FilterDecision,
+    PassRate,
+    QuestionCheck,
     SolveVerdict,
 )
 from graphgen.sqlitedb import connect, migrate, transaction
@@ -98,6 +100,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0006_seed_metadata",
         """
         ALTER TABLE seeds ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+        """,
+    ),
+    (
+        # Row status (graphgen.status): `graphgen check`'s result per row, and each model's
+        # pass rate per question (keyed by model: a reference model never replaces another's).
+        "0007_question_checks",
+        """
+        CREATE TABLE question_checks (
+            row_id TEXT PRIMARY KEY, row_kind TEXT NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL);
+        CREATE TABLE pass_rates (
+            question_id TEXT NOT NULL, model TEXT NOT NULL, pass_rate REAL NOT NULL, record TEXT NOT NULL,
+            PRIMARY KEY (question_id, model));
         """,
     ),
 ]
@@ -316,6 +330,27 @@ class SQLiteStore(GraphStore):
     def filter_decisions(self) -> Iterator[FilterDecision]:
         for (record,) in self.db.execute("SELECT record FROM filter_decisions ORDER BY row_id"):
             yield FilterDecision.model_validate_json(record)
+
+    # --- question checks and pass rates ---------------------------------------------------------
+    def add_checks(self, checks: Iterable[QuestionCheck]) -> int:
+        rows = [(c.row_id, c.row_kind, c.status, c.model_dump_json(exclude_none=True)) for c in checks]
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO question_checks VALUES (?,?,?,?)", rows)
+        return len(rows)
+
+    def checks(self) -> Iterator[QuestionCheck]:
+        for (record,) in self.db.execute("SELECT record FROM question_checks ORDER BY row_id"):
+            yield QuestionCheck.model_validate_json(record)
+
+    def add_pass_rates(self, rates: Iterable[PassRate]) -> int:
+        rows = [(r.question_id, r.model, r.pass_rate, r.model_dump_json()) for r in rates]
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO pass_rates VALUES (?,?,?,?)", rows)
+        return len(rows)
+
+    def pass_rates(self) -> Iterator[PassRate]:
+        for (record,) in self.db.execute("SELECT record FROM pass_rates ORDER BY question_id, model"):
+            yield PassRate.model_validate_json(record)
 
     # --- misc ---------------------------------------------------------------------------------
     def stats(self) -> GraphStats:

@@ -94,6 +94,16 @@ class PassRow(BaseModel):
     mean_path_pass_rate: float | None = None
 
 
+class PassRateRow(BaseModel):
+    """One model's pass rates (solve; `solve --reference --model REF` for a reference model)."""
+
+    model: str
+    questions: int
+    mean: float = Field(description="mean pass rate over the questions with a reference answer")
+    hard: int = Field(0, description="questions it never solved (pass rate 0)")
+    easy: int = Field(0, description="questions it always solved (pass rate 1)")
+
+
 class StageCost(BaseModel):
     stage: str
     calls: int = 0
@@ -132,8 +142,16 @@ class WorkspaceReport(StageReport):
         default_factory=dict, description="a few rows per kind of generated row: id, question, answer, verification, filter")
     verification_status: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="seeds / generated -> status (verified by gold, by vote, unverified, unverifiable) -> questions")
+    program_isolation: dict[str, int] = Field(
+        default_factory=dict, description="questions by the sandbox their programs ran in (solve's verdicts): "
+                                          "bwrap, process, both over reruns, or unrecorded (verdicts stored before it was)")
     removed_by_reason: dict[str, int] = Field(default_factory=dict)
     removed_source: str | None = None
+    check_status: dict[str, int] = Field(default_factory=dict, description="graphgen check: passed / failed / unknown -> rows")
+    check_reasons: dict[str, int] = Field(default_factory=dict, description="failed checks by first reason")
+    answer_types: dict[str, int] = Field(default_factory=dict, description="checked rows by answer type")
+    problem_types: dict[str, int] = Field(default_factory=dict, description="checked rows by problem type")
+    pass_rates: list[PassRateRow] = Field(default_factory=list, description="difficulty: pass rate per model")
     cost_by_stage: list[StageCost] = Field(default_factory=list)
 
     @property
@@ -155,6 +173,19 @@ class WorkspaceReport(StageReport):
             total = sum(counts.values())
             out.append(f"verification, {group}: {total} questions; "
                        + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+        if self.program_isolation:
+            out.append("programs isolated by: " + ", ".join(f"{k} ({n} questions)"
+                                                            for k, n in sorted(self.program_isolation.items())))
+        if self.check_status:
+            out.append("question checks: " + ", ".join(f"{n} {k}" for k, n in sorted(self.check_status.items()))
+                       + ("; failed by " + ", ".join(f"{k} {n}" for k, n in sorted(self.check_reasons.items()))
+                          if self.check_reasons else ""))
+            out.append("answer types: " + ", ".join(f"{k} {n}" for k, n in sorted(self.answer_types.items()))
+                       + "; problem types: " + (", ".join(f"{k} {n}" for k, n in sorted(self.problem_types.items()))
+                                                or "none (judge off)"))
+        for r in self.pass_rates:
+            out.append(f"pass rate of {r.model}: mean {r.mean:.3f} over {r.questions} questions "
+                       f"({r.hard} never solved, {r.easy} always)")
         if self.removed_by_reason:
             out.append("removed by filter: " + ", ".join(f"{k} {n}" for k, n in sorted(self.removed_by_reason.items())))
         if self.cost_by_stage:
@@ -184,6 +215,7 @@ class VerdictLine(BaseModel, extra="allow"):
     status: str | None = None
     verified_by: str | None = None
     judge: JudgeVerdict | None = None
+    isolation: str | None = None
 
 
 class RemovedLine(BaseModel, extra="allow"):
@@ -356,12 +388,30 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
     rep.coverage_total = len(concepts)
     rep.coverage = _coverage(sets, set(by_id))
 
-    rep.verification, rep.verification_source, rep.verification_status = _verification(
+    rep.verification, rep.verification_source, rep.verification_status, rep.program_isolation = _verification(
         store, inputs, generated, by_id, topic_ids)
     rep.removed_by_reason, rep.removed_source = _removed(inputs, store)
+    _checks_and_difficulty(store, rep)
     rep.cost_by_stage = _costs(store, generated, inputs)
     rep.examples = _examples(store, generated, opts.examples)
     return rep
+
+
+def _checks_and_difficulty(store, rep: WorkspaceReport) -> None:
+    """Counts per check outcome and type (graphgen check), and each model's pass rates (solve)."""
+    checks = list(store.checks()) if callable(getattr(store, "checks", None)) else []
+    rep.check_status = dict(Counter(c.status for c in checks))
+    rep.check_reasons = dict(Counter(c.reasons[0] for c in checks if c.status == "failed" and c.reasons))
+    rep.answer_types = dict(Counter(c.answer_type or "unknown" for c in checks))
+    rep.problem_types = dict(Counter(c.problem_type for c in checks if c.problem_type))
+    by_model: dict[str, list[float]] = defaultdict(list)
+    if callable(getattr(store, "pass_rates", None)):
+        for r in store.pass_rates():
+            if r.against != "none":
+                by_model[r.model].append(r.pass_rate)
+    rep.pass_rates = [PassRateRow(model=m, questions=len(v), mean=round(sum(v) / len(v), 4),
+                                  hard=sum(1 for x in v if x == 0), easy=sum(1 for x in v if x == 1))
+                      for m, v in sorted(by_model.items())]
 
 
 def _examples(store, generated, n: int) -> dict[str, list[dict]]:
@@ -381,9 +431,10 @@ def _examples(store, generated, n: int) -> dict[str, list[dict]]:
 
 
 def _verification(store, inputs, generated, by_id,
-                  topic_ids) -> tuple[list[PassRow], str | None, dict[str, dict[str, int]]]:
+                  topic_ids) -> tuple[list[PassRow], str | None, dict[str, dict[str, int]], dict[str, int]]:
     """Verification rates per topic, seeds (checked against their gold) apart from generated
-    rows (checked by vote), from the status solve stored (graphgen.status)."""
+    rows (checked by vote), from the status solve stored (graphgen.status); and which sandbox
+    ran the questions' programs."""
     if inputs.verdicts:
         verdicts = _read_lines(inputs.verdicts, VerdictLine)
         source = ", ".join(str(p) for p in inputs.verdicts)
@@ -391,9 +442,9 @@ def _verification(store, inputs, generated, by_id,
         verdicts = [VerdictLine.model_validate(v.model_dump()) for v in store.verdicts()]
         source = "the store"
     else:
-        return [], None, {}
+        return [], None, {}, {}
     if not verdicts:
-        return [], None, {}
+        return [], None, {}, {}
     seed_topics = {seed_id: [c for c in cids if c in topic_ids] for seed_id, cids in store.seed_concepts()}
     topics_of: dict[str, list[str]] = dict(seed_topics)
     for g in generated:
@@ -421,7 +472,8 @@ def _verification(store, inputs, generated, by_id,
                     if path_rates[g, t] else None)
             for (g, t), n in questions.items()]
     rows.sort(key=lambda r: (r.group != "seeds", -r.questions, r.topic))
-    return rows, source, {g: dict(c) for g, c in status.items() if c}
+    isolation = Counter(v.isolation for v in verdicts if v.isolation)
+    return rows, source, {g: dict(c) for g, c in status.items() if c}, dict(sorted(isolation.items()))
 
 
 def _removed(inputs: ReportInputs, store=None) -> tuple[dict[str, int], str | None]:

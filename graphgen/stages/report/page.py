@@ -123,6 +123,8 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
     else:
         gen.append(_absent("coverage", "No samples or generated rows to measure coverage on."))
     if rep.verification:
+        isolated = "; programs isolated by " + ", ".join(f"{k} ({n:,} questions)" for k, n in
+                                                       rep.program_isolation.items()) if rep.program_isolation else ""
         for group, title in (("seeds", "seeds, checked against their gold answers"),
                              ("generated", "generated rows, checked by vote against their own answers")):
             rows = [r for r in rep.verification if r.group == group][: 20]
@@ -132,7 +134,7 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
             said = ", ".join(f"{n:,} {k}" for k, n in counts.items())
             gen.append(_plot(f"verification-{group}", f"Verification per topic: {title} ({said})",
                              svg_bars([(r.topic, r.rate) for r in rows], title=f"verification ({group})",
-                                      percent=True, color=_PALETTE[2]), f"from {rep.verification_source}")
+                                      percent=True, color=_PALETTE[2]), f"from {rep.verification_source}{isolated}")
                        + _table(["topic", "questions", "verified", "rate", "mean path pass rate"],
                                 [(r.topic, r.questions, r.verified, r.rate, r.mean_path_pass_rate) for r in rows]))
     else:
@@ -143,6 +145,23 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
                          f"from {rep.removed_source}"))
     else:
         gen.append(_absent("removed", "No filter results given (`graphgen report --filter-removed removed.jsonl`)."))
+    if rep.check_status:
+        said = ", ".join(f"{n:,} {k}" for k, n in sorted(rep.check_status.items()))
+        gen.append(_plot("checks", f"Question checks: {said}",
+                         svg_bars([(k, n) for k, n in sorted(rep.check_status.items()) if k != "failed"]
+                                  + [(f"failed: {k}", n) for k, n in sorted(rep.check_reasons.items())],
+                                  title="question checks by outcome", color=_PALETTE[4]),
+                         "graphgen check: rule pre-checks, then the judge; failed rows by their first reason")
+                   + _table(["answer type", "rows"], sorted(rep.answer_types.items()))
+                   + _table(["problem type", "rows"], sorted(rep.problem_types.items())))
+    else:
+        gen.append(_absent("checks", "No question checks: `graphgen check` has not run on this workspace."))
+    if rep.pass_rates:
+        gen.append(_plot("difficulty", "Difficulty: pass rate per model",
+                         svg_bars([(r.model, r.mean) for r in rep.pass_rates], title="mean pass rate", percent=True,
+                                  color=_PALETTE[1]), "solve (a reference model: solve --reference --model REF)")
+                   + _table(["model", "questions", "mean pass rate", "never solved", "always solved"],
+                            [(r.model, r.questions, r.mean, r.hard, r.easy) for r in rep.pass_rates]))
     parts.append(_section("Generated data", "".join(gen)))
     if rep.examples:
         parts.append(_section("Example rows", "".join(
