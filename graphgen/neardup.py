@@ -894,8 +894,18 @@ class BenchmarkIndex:
         sits, with at most SHORT_CHANGED_WORDS words (not numbers) different: one hit per (row, item,
         alignment), as the window (item start in the row, item length)."""
         at = start - pos  # batch index where the item would begin in the row
-        key = np.unique(np.column_stack((row, item, at)), axis=0)
-        row, item, at = key[:, 0], key[:, 1], key[:, 2]
+        if not len(at):
+            return (np.zeros(0, dtype=np.int64),) * 5
+        # one per (row, item, at), in that order: one int64 key (np.unique over rows is slow)
+        low = int(at.min())
+        width = int(at.max()) - low + 1
+        n_items = max(1, len(self.items))
+        if (len(tokens) + 1) * n_items * width < 2**62:
+            _, first = np.unique((row * n_items + item) * width + (at - low), return_index=True)
+            row, item, at = row[first], item[first], at[first]
+        else:  # a key would overflow: unique rows of the three columns
+            key = np.unique(np.column_stack((row, item, at)), axis=0)
+            row, item, at = key[:, 0], key[:, 1], key[:, 2]
         length = self.item_lengths[item].astype(np.int64)
         inside = (at >= tokens.offsets[row]) & (at + length <= tokens.offsets[row + 1])
         row, item, at, length = row[inside], item[inside], at[inside], length[inside]
