@@ -304,8 +304,11 @@ def test_a_memory_budget_binds_a_program_and_its_children_together(mode):
         res = sb.run(hog)
         assert res.reason == "ok", res
         held, codes = res.stdout.split(" ", 1)
-        assert held == "1", res.stdout  # at most one child could hold 150 MB at a time
-        assert codes.count("9") >= 1  # the others were killed (SIGKILL) by the budget
+        # Two can never hold 150 MB together: each child that would have is SIGKILLed (9). The
+        # OOM killer may pick the child already holding it (which had said so) over the one
+        # asking, so up to 3 can say so in turn; without a budget all 4 would, and live.
+        assert int(held) < 4 and codes.count("9") >= 1, res.stdout
+        assert int(held) + codes.count("9") >= 4, res.stdout  # every child held or was killed
         # the program itself killed at its budget is over_limit, not a crash (its child holds 60 MB,
         # it takes 190 MB: the biggest process, so the OOM killer's choice)
         big = sb.run("import os, time\n"
