@@ -11,7 +11,9 @@ third-party), served by graphgen itself through xllamacpp (`[llm] model = *.gguf
 Per task, `--per-set` pairs whose truth is "same" and as many whose truth is "different":
 same_concept (paraphrase pairs / opposite pairs), answer_match (equivalent answers math-verify
 misses / look-alike wrong answers), same_problem (a reworded GSM8K test question and its
-original / the same rewording against the next test question), each judged once through
+original / the same rewording against the next test question), question_check (well-posed
+questions of tests/fixtures/judge/questions.json / its ill-posed, several-answer and proof
+rows; a question "passes" as graphgen check decides with its defaults), each judged once through
 `Judge.run` (structured JSON output, the one client, its cache off so every call is real).
 Reports per task: yes-rate on "same" pairs (recall), no-rate on "different" pairs, failed
 replies, seconds per call. Results to --json and stdout (markdown).
@@ -66,7 +68,25 @@ def planted(per: int):
     for i in range(per):
         asks.append((JudgeAsk(task="same_problem", first=paraphrase(items[2 * i]), second=items[2 * i]), True))
         asks.append((JudgeAsk(task="same_problem", first=paraphrase(items[2 * i]), second=items[2 * i + 1]), False))
+    # question_check (graphgen check): well-posed rows should pass, planted bad ones (ill-posed,
+    # several answers, proofs; the rules catch the cut-off and empty ones without a call) fail
+    q = json.loads((FIX / "questions.json").read_text(encoding="utf-8"))["rows"]
+    good = [r for r in q if r["truth"] == "well_posed"][:per]
+    bad_kinds = sorted({r["truth"] for r in q} - {"well_posed", "truncated", "empty"})
+    bad = [r for k in range(per) for r in [[x for x in q if x["truth"] == bad_kinds[k % len(bad_kinds)]][k // len(bad_kinds)]]]
+    for r in good:
+        asks.append((JudgeAsk(task="question_check", first=r["question"], second=r["answer"]), True))
+    for r in bad:
+        asks.append((JudgeAsk(task="question_check", first=r["question"], second=r["answer"]), False))
     return asks
+
+
+def passes(j) -> bool | None:
+    """graphgen check's decision from the judge's reply (graphgen.stages.check's defaults)."""
+    if j is None or j.check is None:
+        return None
+    c = j.check
+    return c.well_posed == "yes" and c.single_answer == "yes" and c.problem_type not in ("proof", "invalid")
 
 
 def main() -> None:
@@ -74,23 +94,34 @@ def main() -> None:
     ap.add_argument("--gguf", type=Path)
     ap.add_argument("--per-set", type=int, default=10)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--tasks", default="same_concept,answer_match,same_problem,question_check")
     args = ap.parse_args()
+    tasks = args.tasks.split(",")
     from graphgen.config import LLMSettings, Settings
     from graphgen.judge import Judge
 
     gguf = args.gguf or smollm2()
     settings = Settings(llm=LLMSettings(model=str(gguf), cache_path=None, concurrency=2))
-    asks = planted(args.per_set)
+    asks = [(x, t) for x, t in planted(args.per_set) if x.task in tasks]
     judge = Judge(settings, quiet=False)
     t0 = time.monotonic()
     got = judge.run([x for x, _ in asks])
     elapsed = time.monotonic() - t0
     rows = []
-    for task in ("same_concept", "answer_match", "same_problem"):
+    for task in tasks:
         mine = [(x, t) for x, t in asks if x.task == task]
         res = [(got.get(judge.key(x)), t) for x, t in mine]
         same = [j for j, t in res if t]
         diff = [j for j, t in res if not t]
+        if task == "question_check":  # "yes" = the question passes the check
+            yes = [passes(j) for j in same]
+            no = [passes(j) for j in diff]
+            rows.append({"task": task, "pairs": len(mine),
+                         "recall_yes_on_same": f"{sum(1 for v in yes if v is True)}/{len(same)} passed (well-posed)",
+                         "no_on_different": f"{sum(1 for v in no if v is False)}/{len(diff)} failed (bad)",
+                         "failed": sum(1 for v in yes + no if v is None),
+                         "example": next((j.check.reason for j, _ in res if j and j.check), "")})
+            continue
         rows.append({
             "task": task, "pairs": len(mine),
             "recall_yes_on_same": f"{sum(1 for j in same if j and j.yes)}/{len(same)}",
