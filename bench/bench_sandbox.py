@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphgen.sandbox import Sandbox, _base_python  # noqa: E402
+from graphgen.sandbox import Sandbox, _graphgen_python  # noqa: E402
 
 PROGRAMS = {
     "trivial": "print(1)",
@@ -33,7 +33,7 @@ PROGRAMS = {
 
 
 def fresh_rate(code: str, n: int, workers: int) -> float:
-    python = _base_python()
+    python = _graphgen_python()  # the interpreter the sandbox runs programs with
 
     def one(_):
         subprocess.run([python, "-I", "-c", code], capture_output=True, env={}, check=True)
