@@ -89,6 +89,19 @@ def read_rows(paths: Iterable[Path]) -> Iterator[GeneratedQuestion]:
                 yield row  # type: ignore[misc]
 
 
+def rows_to_read(paths: Iterable[Path], store: GraphStore | None, what: str) -> Iterable[GeneratedQuestion]:
+    """The rows a stage works on: from the files given, else every generated row of the
+    workspace; neither is one line naming `what` the stage would have done."""
+    from graphgen.stage import StageError
+
+    paths = list(paths or [])
+    if paths:
+        return read_rows(paths)
+    if store is not None:
+        return store.generated()
+    raise StageError(f"nothing to {what}: pass generated-row files or a workspace (--db)")
+
+
 def finished_ids(out_path: Path) -> set[str]:
     """Ids of the rows already in `out_path` (a resumed run skips them)."""
     out_path = Path(out_path)

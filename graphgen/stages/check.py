@@ -41,8 +41,8 @@ from graphgen.config import Settings
 from graphgen.jsonl import open_for_append, read_jsonl, write_jsonl
 from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk, Judgement, per_thousand
 from graphgen.records import AnswerType, GeneratedQuestion, QuestionCheck
-from graphgen.rows import lock_output, read_rows, stable_id
-from graphgen.stage import StageError, StageReport
+from graphgen.rows import lock_output, rows_to_read, stable_id
+from graphgen.stage import StageReport
 from graphgen.store.base import GraphStore
 
 __all__ = ["CheckInputs", "CheckReport", "run", "rule_answer_type", "rule_problem", "decide"]
@@ -193,12 +193,7 @@ def decide(row: GeneratedQuestion, judgement: Judgement | None, *, key: str, fai
 
 
 def _rows(inputs: CheckInputs, store: GraphStore | None) -> Iterator[GeneratedQuestion]:
-    if inputs.files:
-        rows = read_rows(inputs.files)
-    elif store is not None:
-        rows = store.generated()
-    else:
-        raise StageError("nothing to check: pass generated-row files or a workspace (--db)")
+    rows = rows_to_read(inputs.files, store, "check")
     n = 0
     for row in rows:
         if row.status != "ok" or row.kind == "path":

@@ -413,7 +413,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     verification, filter's decisions; graphgen.status), unless `[export] include_all`."""
     import time
 
-    from graphgen.rows import path_rows, read_rows, read_verdicts
+    from graphgen.rows import path_rows, read_verdicts, rows_to_read
     from graphgen.jsonl import read_jsonl
     from graphgen.records import SolvePath
 
@@ -440,12 +440,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
         verification = True
         filtering = Gates.ran(decisions.values(), {"path"})
     else:
-        if inputs.inputs:
-            rows = read_rows(inputs.inputs)
-        elif store is not None:
-            rows = store.generated()
-        else:
-            raise StageError("nothing to export: pass generated-row files or a workspace (--db)")
+        rows = rows_to_read(inputs.inputs, store, "export")
         if inputs.verified_only and not verdicts:
             raise StageError("--verified-only: no verdicts; run `graphgen solve` on these rows first, "
                              "or pass --verdicts FILE (solve's verdicts.jsonl)")
