@@ -30,12 +30,20 @@ Contract:
   and its error; callers treat it as "not confirmed", never as yes.
 - The judge model defaults to the run's `[llm] model`; `[judge] model` (`--judge-model`,
   `GRAPHGEN_JUDGE_MODEL`) picks another on the same endpoint.
+- *Where the calls run*: through `graphgen.engine.run_llm_jobs` with the run's `[engine]`
+  (`--ray`, `--batch`), so every gate's judgements can run on a Ray cluster or through the
+  provider's Batch API at the batch price; `state_dir` (default: one directory per label next
+  to the workspace) is where those engines keep block logs and batch ids, so a rerun resumes.
+- *A journal* (`journal=`, a JSONL file of `Judgement`s) keeps every valid judgement as it
+  arrives; `run` reads it first and never asks a journalled key again, so a killed run keeps
+  what it paid for even with the response cache off (`from_journal` counts those).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,7 +53,8 @@ from graphgen.records import QuestionCheckReply
 from graphgen.prompts import load_prompt
 from graphgen.stage import LLMTally
 
-__all__ = ["JudgeTask", "JudgeMode", "JudgeReply", "JudgeAsk", "Judgement", "Judge", "PROMPTS", "per_thousand"]
+__all__ = ["JudgeTask", "JudgeMode", "JudgeReply", "JudgeAsk", "Judgement", "Judge", "PROMPTS", "per_thousand",
+           "answer_ask"]
 
 JudgeTask = Literal["same_concept", "answer_match", "same_problem", "question_check"]
 JudgeMode = Literal["off", "fallback", "always"]
@@ -128,6 +137,9 @@ class Judge:
         self.quiet = quiet
         self.tally = LLMTally(cost_known=settings.llm.price_for(self.model) is not None)
         self._done: dict[str, Judgement] = {}
+        self._journals: set[Path] = set()
+        self.from_journal = 0  # distinct keys answered from a journal (paid by an earlier run)
+        self._counted: set[str] = set()
 
     def key(self, ask: JudgeAsk) -> str:
         return ask.key_for(self.model)
@@ -138,19 +150,43 @@ class Judge:
         return self.settings.llm.model_copy(update={
             "model": self.model, "temperature": 0.0, "max_tokens": self.settings.judge.max_tokens})
 
-    def run(self, asks: Iterable[JudgeAsk], *, label: str = "judge",
-            on_judgement: Callable[[Judgement], None] | None = None) -> dict[str, Judgement]:
-        """Judgements of `asks` by key (each distinct key asked once; earlier ones reused).
-        `on_judgement` sees each new one as it arrives (a stage journals it, so a killed run
-        keeps what it paid for even without the response cache)."""
-        from graphgen.llm import LLMClient
-        from graphgen.runner import LLMJob, run_jobs
+    def _read_journal(self, journal: Path) -> None:
+        """Valid judgements of an earlier run (a torn last line is skipped), once per file."""
+        from graphgen.jsonl import read_jsonl
 
+        journal = Path(journal)
+        if journal in self._journals:
+            return
+        self._journals.add(journal)
+        if journal.exists() and journal.stat().st_size:
+            for j in read_jsonl(journal, Judgement, own_output=True):
+                if j.verdict is not None and j.key not in self._done:
+                    self._done[j.key] = j
+
+    def run(self, asks: Iterable[JudgeAsk], *, label: str = "judge",
+            on_judgement: Callable[[Judgement], None] | None = None,
+            journal: Path | None = None, state_dir: Path | None = None) -> dict[str, Judgement]:
+        """Judgements of `asks` by key (each distinct key asked once; earlier ones reused).
+        `on_judgement` sees each new one as it arrives; `journal` (a JSONL file) is read first
+        and gets every new valid judgement appended as it arrives, so a killed run keeps what it
+        paid for even without the response cache. The calls run on the run's `[engine]`
+        (local, Ray or the Batch API); `state_dir` is where Ray / Batch keep their state."""
+        from graphgen.engine import run_llm_jobs, state_dir_for
+        from graphgen.jsonl import open_for_append
+        from graphgen.llm import LLMClient
+        from graphgen.runner import LLMJob
+
+        if journal is not None:
+            self._read_journal(journal)
         wanted: dict[str, JudgeAsk] = {}
         for ask in asks:
             wanted.setdefault(self.key(ask), ask)
+        journalled = [k for k in wanted if k in self._done and k not in self._counted]
+        self.from_journal += len(journalled)
+        self._counted.update(journalled)
         todo = [(k, a) for k, a in wanted.items() if k not in self._done]
         if todo:
+            fh = open_for_append(Path(journal)) if journal is not None else None
             def sink(job, result) -> None:
                 ask: JudgeAsk = job.payload
                 value = result.value
@@ -163,11 +199,23 @@ class Judge:
                     verdict=verdict, reason=(value.reason.strip() if value else ""),
                     error=None if value else (result.error or "no valid reply"),
                     check=value if isinstance(value, QuestionCheckReply) else None)
+                self._counted.add(job.key)
+                if fh is not None and j.verdict is not None:  # a failed one is asked again next run
+                    fh.write(j.model_dump_json() + "\n")
+                    fh.flush()
                 if on_judgement is not None:
                     on_judgement(j)
 
             jobs = (LLMJob(key=k, messages=a.messages(), output=a.output(), payload=a) for k, a in todo)
-            tally = run_jobs(LLMClient(self._llm()), jobs, sink, total=len(todo), label=label, quiet=self.quiet)
+            engine = self.settings.engine
+            if engine.kind != "local" and state_dir is None:
+                state_dir = state_dir_for(self.settings, "judge", f"{label}\0{journal or ''}")
+            try:
+                tally = run_llm_jobs(LLMClient(self._llm()), jobs, sink, total=len(todo), label=label,
+                                     quiet=self.quiet, engine=engine, state_dir=state_dir)
+            finally:
+                if fh is not None:
+                    fh.close()
             self.tally.add(tally)
         return {k: self._done[k] for k in wanted if k in self._done}
 
@@ -181,6 +229,12 @@ class Judge:
                              60 if any(a.task == "question_check" for a in distinct.values()) else 30)
         est.pop("first_prompt", None)
         return est
+
+
+def answer_ask(reference: str, answer: str, question: str) -> JudgeAsk:
+    """The answer_match ask every answer gate uses (solve: the gold or the row's own answer
+    against a path's; variants: one program's printed answer against another's)."""
+    return JudgeAsk(task="answer_match", first=reference, second=answer, context=question)
 
 
 def per_thousand(calls: int, rows: int) -> float:

@@ -81,7 +81,7 @@ from graphgen.records import (
     PassRate,
     SolveVerdict,
 )
-from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk
+from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk, answer_ask
 from graphgen.rows import Shard, lock_output, stable_id
 from graphgen.stage import LLMTally, StageReport
 from graphgen.status import rule_verdict
@@ -544,7 +544,7 @@ def _minimal_set(correct: list[SolvePath], keep: int) -> tuple[list[SolvePath], 
 
 
 def _judge_answers(settings: Settings, questions: list[SolveQuestion], verdicts: dict[str, SolveVerdict],
-                   paths_of: dict[str, list[SolvePath]], checker: AnswerChecker, quiet: bool) -> Judge:
+                   paths_of: dict[str, list[SolvePath]], checker: AnswerChecker, quiet: bool, out: Path) -> Judge:
     """The model judge behind math-verify ([judge] answers): each path's final answer against
     the gold (without gold: the row's own answer, which the vote checks), asked where the rule
     says no or cannot parse (`fallback`) or for every answered path (`always`). The judge's
@@ -569,8 +569,9 @@ def _judge_answers(settings: Settings, questions: list[SolveQuestion], verdicts:
         for p in paths_of.get(q.id, []):
             if p.answer is None or (mode == "fallback" and rule_same(q, p)):
                 continue
-            asks[p.id] = JudgeAsk(task="answer_match", first=ref, second=p.answer, context=q.question)
-    got = judge.run(asks.values(), label="judge answers") if asks else {}
+            asks[p.id] = answer_ask(ref, p.answer, q.question)
+    got = judge.run(asks.values(), label="judge answers", journal=out / "judgements.jsonl",
+                    state_dir=out / "judge.runs") if asks else {}
     for q in questions:
         v, ref = verdicts[q.id], reference(q)
         paths = paths_of.get(q.id, [])
@@ -760,7 +761,7 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
                 paths_of[p.question_id].append(p)
         for ps in paths_of.values():
             ps.sort(key=lambda p: (p.style, p.index))
-        judge = _judge_answers(settings, questions, verdicts, paths_of, checker, inputs.quiet)
+        judge = _judge_answers(settings, questions, verdicts, paths_of, checker, inputs.quiet, out)
         report.llm.add(judge.tally)
         report.judge = _judge_summary(settings.judge.answers, questions, verdicts, judge)
         by_id = {p.id: p for ps in paths_of.values() for p in ps}
