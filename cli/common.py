@@ -72,6 +72,13 @@ def judge_options(gate: str):
     return wrap
 
 
+def include_failed_check_option(f):
+    """--include-failed-check: also the rows `graphgen check` failed ([check] skip_failed = false)."""
+    return click.option("--include-failed-check", is_flag=True, default=None,
+                        help="also rows whose question failed `graphgen check` (skipped by default) "
+                             "[settings: [check] skip_failed]")(f)
+
+
 def judge_section(gate: str, judge_mode: str | None, judge_model: str | None) -> dict[str, Any]:
     """The `judge` settings section the --judge / --judge-model flags ask for."""
     return {"judge": {gate: judge_mode, "model": judge_model}}

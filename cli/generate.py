@@ -9,7 +9,9 @@ import click
 
 from graphgen.errors import one_line
 from graphgen.records import FUSION_STRATEGIES
-from graphgen_cli.common import echo_json, echo_report, engine_options, friendly_errors, llm_options, open_graph_store, settings_from, store_options
+from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, include_failed_check_option,
+                                 judge_options, judge_section, llm_options, open_graph_store, settings_from,
+                                 store_options)
 
 
 @click.group()
@@ -111,28 +113,40 @@ def fusion(ctx, pairs, output, strategy, shard, dry_run, quiet, **opts):
 @click.option("--isolation", type=click.Choice(["auto", "bwrap", "process"]), help="sandbox for programs [default auto: bubblewrap if present]")
 @click.option("--limit", type=int, help="only the first N questions")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
+@include_failed_check_option
+@judge_options("answers")
 @store_options
 @llm_options
+@engine_options
 @click.pass_context
 @friendly_errors
 def variants(ctx, paths, questions, output, rejects, modes, per_question, tries, seed, min_agreement, rewrite,
-             program_timeout, workers, isolation, limit, report_path, quiet, **opts):
+             program_timeout, workers, isolation, limit, report_path, include_failed_check, judge_mode, judge_model,
+             quiet, **opts):
     """Number-shifted variants of questions with verified code paths (MMOS problem generator).
 
     Shifts the numbers the code uses, consistently in question and code, re-runs the programs
     in the sandbox, and keeps a variant when enough of the original's code paths agree on the
-    new answer and it keeps the original answer's kind.
+    new answer and it keeps the original answer's kind. With --judge fallback, a model judges
+    whether programs that print the answer in different forms ("1234 dollars" and 1234) agree
+    where the rule cannot tell; its verdict is stored beside the rule's in each row and export
+    picks with --verified-by. Originals that failed `graphgen check` are skipped.
 
     \b
     Examples:
       graphgen generate variants --paths paths.jsonl -o variants.jsonl
       graphgen generate variants --paths paths.jsonl --questions seeds.jsonl -o v.jsonl --mode similar --per-question 3 --seed 7
       graphgen generate variants --paths paths.jsonl -o v.jsonl --rewrite --model gpt-4o-mini
+      graphgen generate variants --paths solved/paths.jsonl -o v.jsonl --judge fallback --judge-model gpt-4o
+      graphgen generate variants --paths solved/paths.jsonl -o v.jsonl --judge fallback --batch
     """
     from graphgen.config import VariantsSettings
     from graphgen.stages.variants import VariantsInputs, run
 
-    settings = settings_from(ctx, **opts)
+    sections = judge_section("answers", judge_mode, judge_model)
+    if include_failed_check:
+        sections["check"] = {"skip_failed": False}
+    settings = settings_from(ctx, sections=sections, quiet=quiet, **opts)
     given = {"modes": list(modes) or None, "per_question": per_question, "tries": tries, "seed": seed,
              "min_agreement": min_agreement, "rewrite": rewrite, "timeout_s": program_timeout, "workers": workers,
              "isolation": isolation}

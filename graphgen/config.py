@@ -168,7 +168,8 @@ class JudgeSettings(BaseModel):
     model: str | None = Field(None, description="judge model (default: the run's [llm] model)")
     max_tokens: int = Field(256, ge=16, description="reply budget of one judgement (a short reason and a yes/no)")
     concepts: Literal["off", "fallback", "always"] = Field("off", description="graph canonicalize: same concept?")
-    answers: Literal["off", "fallback", "always"] = Field("off", description="solve / variants: is the path's answer the gold's?")
+    answers: Literal["off", "fallback", "always"] = Field("off", description="solve: is the path's answer the gold's? "
+                                                          "generate variants: do two programs print the same answer?")
     contamination: Literal["off", "fallback", "always"] = Field(
         "off", description="filter: is a row the same problem as its nearest benchmark items? (fallback = always here: "
         "the n-gram rule has already removed what it can)")
@@ -189,6 +190,8 @@ class CheckSettings(BaseModel):
         default_factory=lambda: ["proof", "invalid"],
         description="problem types that fail the check besides ill-posed and several-answer questions "
         "(NeMo-Skills also drops multiple_choice and yes_no; export --problem-type selects too)")
+    skip_failed: bool = Field(True, description="solve and generate variants skip rows whose stored question check "
+                              "failed (graphgen.status.failed_check); --include-failed-check turns it off")
 
 
 class FilterSettings(BaseModel):

@@ -181,6 +181,12 @@ class VariantLineage(BaseModel):
     programs: list[str] = Field(description="the substituted programs that agree on the new answer")
     path_ids: list[str] = Field(default_factory=list, description="ids of the original code paths they came from")
     rewritten: bool = Field(False, description="wording fixed by an LLM, numbers checked unchanged")
+    rule_agreed: bool = Field(True, description="the rule's verdict: the agreeing programs come from paths solve's "
+                              "rule kept and the rule (equal numbers, or math-verify) finds their answers the same")
+    rule: str = Field("", description="what the rule found (agreeing programs, or the answers it could not match)")
+    judge: JudgeVerdict | None = Field(None, description="the answer judge's verdict beside the rule's ([judge] answers): "
+                                       "verified when its groups of same answers reach min_agreement; "
+                                       "asked = answer pairs asked, accepted = programs in the agreeing group")
 
 
 class GeneratedQuestion(BaseModel):

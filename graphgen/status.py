@@ -22,8 +22,15 @@ both):
   or truncated by rule; ill-posed, several answers, a proof or invalid problem by the judge), or
   unknown (the judge gave no reply: never counted as passed), with the answer and problem type.
 
+- **variant agreement** (`VariantLineage.rule_agreed` and `VariantLineage.judge`, written by
+  `generate variants`): a number-shifted variant is made when enough of its original's
+  programs agree on the new answer; the rule's verdict (numbers equal, or math-verify) and the
+  answer judge's (`[judge] answers`) are kept side by side; `variant_agreed(lineage, policy)`
+  picks like `is_verified`.
+
 `is_verified` is the only test of "verified": export, report, filter, variants and graph push
-call it (or read what it wrote); none re-derives it. `Gates` says whether a row passed every
+call it (or read what it wrote); none re-derives it. `failed_check` is the only test of "this
+row failed the question check": solve and variants skip such rows (`[check] skip_failed`). `Gates` says whether a row passed every
 gate that ran and, if not, the reason export leaves it out. The check gate runs first: an
 ill-posed question is left out as "ill-posed", not as "unverified".
 """
@@ -33,11 +40,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from graphgen.records import FilterDecision, QuestionCheck, SolvePath, SolveVerdict
+from graphgen.records import FilterDecision, QuestionCheck, SolvePath, SolveVerdict, VariantLineage
 
 __all__ = ["Policy", "LEFT_OUT", "verification", "is_verified", "rule_verdict", "kept_paths", "path_is_clean",
            "marked_verified", "Gates", "left_out_line",
-           "check_reason"]
+           "check_reason", "failed_check", "variant_agreed"]
 
 Policy = Literal["rule", "judge", "both", "any"]
 Status = Literal["verified", "unverified", "unverifiable"]
@@ -67,6 +74,8 @@ LEFT_OUT: dict[str, str] = {
     "multiple_choice": "multiple-choice problems",
     "yes_no": "yes/no problems",
     "answer_type": "of an answer type not selected",
+    # generate variants (variant_agreed below)
+    "variant_not_agreed": "variants whose programs agree only under another --verified-by",
     "problem_type": "of a problem type not selected",
 }
 
@@ -86,8 +95,17 @@ def is_verified(v: SolveVerdict | None, policy: Policy = "rule") -> bool:
     """THE definition of a verified question: the rule's verdict, the judge's, both, or either."""
     if v is None:
         return False
-    rule = verification(v) == "verified"
-    judge = v.judge is not None and v.judge.status == "verified"
+    return _by_policy(verification(v) == "verified", v.judge is not None and v.judge.status == "verified", policy)
+
+
+def variant_agreed(lineage: VariantLineage, policy: Policy = "rule") -> bool:
+    """Do a variant's programs agree on its answer under a policy? The rule's verdict
+    (`rule_agreed`: programs of rule-kept paths, numbers equal or math-verify), the answer
+    judge's (`judge`, when `generate variants` ran with `--judge`), both or either."""
+    return _by_policy(lineage.rule_agreed, lineage.judge is not None and lineage.judge.status == "verified", policy)
+
+
+def _by_policy(rule: bool, judge: bool, policy: Policy) -> bool:
     if policy == "rule":
         return rule
     if policy == "judge":
@@ -155,6 +173,15 @@ def marked_verified(row: dict, *fields: str) -> bool:
     return False
 
 
+def failed_check(c: QuestionCheck | None) -> str | None:
+    """THE test of "this row failed the question check": its reason code (a LEFT_OUT key), or
+    None when it passed, was never checked, or got no reply from the judge (asked again next
+    time: not a failure). Solve and variants skip rows with a reason (`[check] skip_failed`)."""
+    if c is None or c.status != "failed":
+        return None
+    return check_reason(c)
+
+
 def check_reason(c: QuestionCheck | None, answer_types: Iterable[str] = (), problem_types: Iterable[str] = ()) -> str | None:
     """Why a question check leaves a row out (None: it passed), as a LEFT_OUT code; a selection
     of answer / problem types (empty: any) leaves out the rows of other types."""
@@ -211,11 +238,14 @@ class Gates:
             return "not_filtered"
         return None if d.decision == "kept" else d.decision
 
-    def row_reason(self, row_id: str, status: str = "ok", kind: str | None = None) -> str | None:
+    def row_reason(self, row_id: str, status: str = "ok", kind: str | None = None,
+                   variant: VariantLineage | None = None) -> str | None:
         if status == "failed":
             return "failed"
         if (reason := self._check_reason(row_id, kind)) is not None:
             return reason
+        if variant is not None and not variant_agreed(variant, self.policy):
+            return "variant_not_agreed"
         if self.verification:
             v = self.verdicts.get(row_id)
             if v is None:

@@ -467,7 +467,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
         if row.kind == "path":
             reason = gates.path_reason(row.id, row.sample_id or "")
         else:
-            reason = gates.row_reason(row.id, row.status, row.kind)
+            reason = gates.row_reason(row.id, row.status, row.kind, row.variant)
         if reason == "failed" and cfg.include_failed:
             return None
         return reason

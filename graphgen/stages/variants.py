@@ -22,10 +22,29 @@ any generated row): question, the first agreeing program as the solution, the ne
 their path ids). With `rewrite`, one LLM call per kept variant fixes wording the new numbers
 broke ("1 apples"); the rewrite is used only when its numbers are exactly the variant's.
 
+Answer judge (`[judge] answers`, the same policy and prompt as solve's; graphgen.judge): the
+rule groups the programs' printed answers by equal numbers, else math-verify, and misses
+answers a program prints in another form ("1234 dollars", "Total: 12", "75%" for 0.75).
+`fallback` asks the judge, for each draw the rule finds without agreement, whether the printed
+answers of its groups are the same answer to the new question (answer_match: one group's answer
+against another's); `always` asks about every pair of distinct printed answers. The judge's
+groups decide its verdict, stored beside the rule's in the row (`VariantLineage.rule_agreed`,
+`.rule`, `.judge`, never overwritten); a variant is made when either agrees, and
+`graphgen.status.variant_agreed` (export's `--verified-by`) picks between them. With the judge
+on, code paths solve's judge kept are sources too (their variants are not rule-agreed). Each
+judgement is keyed by its inputs, appended to `<output>.judgements.jsonl` as it arrives and
+cached: a rerun pays nothing. Calls run on the `[engine]` (`--ray`, `--batch`).
+
+Question checks (`graphgen check`, graphgen.status.failed_check): an original that failed the
+check is not made into variants (counted as skipped "failed-check"; `[check] skip_failed =
+false`, `--include-failed-check`, makes them).
+
 Reproducible and resumable: a variant's draws are seeded by (seed, original id, mode, index,
 try), so the same inputs and seed give the same rows, in any order or shard; a variant's id
 hashes those and the original's programs; ids already in the output or rejects file are
-skipped on restart. Both files are append-only and a torn last line is cut before appending.
+skipped on restart, except variants rejected for disagreement with the judge off, which a run
+with the judge on draws again. Both files are append-only and a torn last line is cut before
+appending.
 """
 
 from __future__ import annotations
@@ -46,7 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphgen.answers import MAX_ANSWER_CHARS, PROGRAM_OUTPUT_CHARS, AnswerChecker, options_of
 from graphgen.config import Settings
-from graphgen.rows import GeneratedRowWriter, stable_id
+from graphgen.rows import GeneratedRowWriter, engine_state_dir, stable_id
 from graphgen.jsonl import chunked, open_for_append, text_lines
 from graphgen.numbershift import (
     ProgramSyntaxError,
@@ -60,10 +79,11 @@ from graphgen.numbershift import (
     plan_variant,
     same_number,
 )
+from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, Judgement, answer_ask, per_thousand
 from graphgen.progress import Progress
-from graphgen.records import GeneratedQuestion, NumberChange, VariantLineage
+from graphgen.records import GeneratedQuestion, JudgeVerdict, NumberChange, VariantLineage
 from graphgen.stage import StageReport
-from graphgen.status import is_verified, marked_verified
+from graphgen.status import Policy, failed_check, is_verified, kept_paths, marked_verified
 
 if TYPE_CHECKING:
     from graphgen.store.base import GraphStore
@@ -83,6 +103,7 @@ class CodePath(BaseModel):
     id: str
     program: str
     answer: str = ""
+    by_rule: bool = Field(True, description="kept by solve's rule (False: only by its answer judge)")
 
 
 class VariantSource(BaseModel):
@@ -105,6 +126,8 @@ class VariantReject(BaseModel):
     reasons: list[str] = Field(description="one per draw, in order")
     detail: str = Field("", description="the last draw's detail")
     question: str = Field("", description="the last draw's shifted question, when one was made")
+    judge: str = Field("off", description="the answer judge's mode when it was rejected (a variant rejected for "
+                       "disagreement with the judge off is drawn again by a run with the judge on)")
 
 
 class VariantRewrite(BaseModel):
@@ -124,6 +147,10 @@ class VariantsInputs(BaseModel):
 
     def rejects_path(self) -> Path:
         return self.rejects or self.output.with_name(self.output.name.removesuffix(".jsonl") + ".rejects.jsonl")
+
+    def judgements_path(self) -> Path:
+        """The answer judge's journal (`[judge] answers`): every judgement as it arrives."""
+        return self.output.with_name(self.output.name.removesuffix(".jsonl") + ".judgements.jsonl")
 
 
 class VariantsReport(StageReport):
@@ -148,6 +175,7 @@ class VariantsReport(StageReport):
         0, description="code paths left out: a literal the question does not state (a hand-typed intermediate)")
     rewrite_kept_original: dict[str, int] = Field(default_factory=dict, description="rewrites not used, by reason")
     variants_per_s: float = 0.0
+    judge: VariantsJudgeSummary | None = None
 
     def lines(self) -> list[str]:
         kept = sum(self.kept.values())
@@ -171,8 +199,29 @@ class VariantsReport(StageReport):
                        + ", ".join(f"{r} {n}" for r, n in sorted(self.draws_rejected.items(), key=lambda kv: -kv[1])))
         if self.rewrite_kept_original:
             out.append("rewrites not used: " + ", ".join(f"{r} {n}" for r, n in sorted(self.rewrite_kept_original.items())))
+        if self.judge is not None:
+            j = self.judge
+            out.append(f"answer judge ({j.mode}): asked about {j.asked} of {j.draws} draws with answers "
+                       f"({j.pairs} answer pairs) in {j.calls} calls, {j.from_journal} from the journal "
+                       f"({per_thousand(j.calls, j.draws):.0f} calls per 1,000 draws); {j.kept_judge_only} variants "
+                       f"kept by the judge only, {j.kept_rule_only} by the rule only, {j.judge_only_sources} from "
+                       "code paths only solve's judge kept; export picks with --verified-by")
         out.append(f"rows: {self.output}; rejects with reasons: {self.rejects}")
         return out + StageReport.lines(self)[1:]
+
+
+class VariantsJudgeSummary(BaseModel):
+    """What the answer judge did in one variants run (BENCHMARKS.md's calls per 1,000 rows)."""
+
+    mode: str
+    draws: int = Field(0, description="draws whose programs printed at least min_agreement answers")
+    asked: int = Field(0, description="draws the judge was asked about")
+    pairs: int = Field(0, description="answer pairs asked about (distinct asks are paid once)")
+    calls: int = Field(0, description="judge calls this run (paid or served from the response cache)")
+    from_journal: int = Field(0, description="judgements read from the journal (paid by an earlier run)")
+    kept_judge_only: int = Field(0, description="variants kept because the judge found agreement the rule did not")
+    kept_rule_only: int = Field(0, description="variants the rule kept and the judge did not agree with (always)")
+    judge_only_sources: int = Field(0, description="kept variants made from code paths only solve's judge kept")
 
 
 # --- reading code paths ---------------------------------------------------------------------------
@@ -199,16 +248,22 @@ def _first(row: dict, *names: str) -> Any:
     return None
 
 
-def _is_verified(row: dict, verdicts: dict) -> bool:
-    """The path's question's stored verdict decides (graphgen.status: verified, and solve kept
-    this path); a path whose question has no stored verdict says it itself (`correct`, ...);
-    a bare program row without any marker is taken as given."""
+def _trusted_by(row: dict, verdicts: dict, policy: Policy = "rule") -> str | None:
+    """Whether a code path may vote: "rule" (solve's rule verified its question and kept it),
+    "judge" (only solve's answer judge did; used under policy any / judge), or None. The
+    stored verdict decides (graphgen.status); a path whose question has no stored verdict says
+    it itself (`correct`, ...); a bare program row without any marker is taken as given."""
     v = verdicts.get(str(row.get("question_id")))
     if v is not None:
-        return is_verified(v) and str(row.get("id")) in v.kept
+        pid = str(row.get("id"))
+        if policy != "judge" and is_verified(v) and pid in v.kept:
+            return "rule"
+        if policy != "rule" and is_verified(v, "judge") and pid in kept_paths(v, "judge"):
+            return "judge"
+        return None
     if _first(row, "verdict", "correct", "verified") is None:
-        return True
-    return marked_verified(row, "verdict", "correct", "verified")
+        return "rule"
+    return "rule" if marked_verified(row, "verdict", "correct", "verified") else None
 
 
 def _verdicts_beside(paths: Iterable[Path]) -> list[Path]:
@@ -218,13 +273,14 @@ def _verdicts_beside(paths: Iterable[Path]) -> list[Path]:
 
 
 def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
-                 verdicts: dict | None = None) -> Iterator[VariantSource]:
+                 verdicts: dict | None = None, policy: Policy = "rule") -> Iterator[VariantSource]:
     """Group code paths by question, in first-seen order.
 
     Path rows are `graphgen solve`'s `SolvePath`s: `question_id`, `question_kind`, `style`
     (only "code" rows are used), `index`, `text` (the program, bare or in a ```python block),
     `answer`, `correct` and `id`. A path is used when its question's stored verdict says
-    verified and solve kept the path (`verdicts`, graphgen.status); without a stored verdict,
+    verified and solve kept the path (`verdicts`, graphgen.status; `policy` "any": by its rule
+    or by its answer judge); without a stored verdict,
     rows marked not correct are skipped. Rows may also carry
     `question` (its text) and `code` / `program` instead of `text`. The questions' text and
     gold answers come from `questions` files: solve's verdicts.jsonl, generated or variant
@@ -244,8 +300,8 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
                 raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg}: col {exc.colno})") from None
             if not isinstance(row, dict) or row.get("question_id") in (None, ""):
                 raise ValueError(f"{path}:{lineno}: not a code path row (no question_id)")
-            if str(row.get("style", "code")) != "code" or not _is_verified(row, verdicts or {}) \
-                    or row.get("status", "ok") != "ok":
+            trusted = _trusted_by(row, verdicts or {}, policy)
+            if str(row.get("style", "code")) != "code" or trusted is None or row.get("status", "ok") != "ok":
                 continue
             raw = _first(row, "code", "program", "text", "solution")
             program = program_of(str(raw or ""))
@@ -257,7 +313,8 @@ def read_sources(paths: Iterable[Path], questions: Iterable[Path] = (),
                 src = grouped[qid] = VariantSource(id=qid, question=str(row.get("question") or ""),
                                                    kind=str(row.get("question_kind") or "seed"))
             path_id = str(row.get("id") or f"{qid}#{_first(row, 'index') or len(src.paths)}")
-            src.paths.append(CodePath(id=path_id, program=program, answer=str(row.get("answer") or "")))
+            src.paths.append(CodePath(id=path_id, program=program, answer=str(row.get("answer") or ""),
+                                      by_rule=trusted == "rule"))
         if not rows:
             raise ValueError(f"{path}: no path rows (expected JSONL with one solve path per line, "
                              "e.g. paths.jsonl of graphgen solve)")
@@ -429,9 +486,12 @@ class _Unit:
     last_question: str = ""
 
 
-def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, list[int]] | None:
-    """(answer text, printed, agreeing voter positions), or None with draw.reason set."""
-    answers: list[tuple[int, str, Fraction | None]] = []
+Answer = tuple[int, str, "Fraction | None"]  # (voter position, printed answer, its value)
+
+
+def _answers(results: list) -> tuple[list[Answer], Counter[str]]:
+    """The printed answers of a draw's programs, and why the others gave none."""
+    answers: list[Answer] = []
     failures: Counter[str] = Counter()
     for pos, res in enumerate(results):
         if res.reason != "ok":
@@ -446,7 +506,12 @@ def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, lis
             failures["answer-too-long"] += 1
             continue
         answers.append((pos, printed, parse_number(printed)))
-    groups: list[list[tuple[int, str, Fraction | None]]] = []
+    return answers, failures
+
+
+def _rule_groups(answers: list[Answer]) -> list[list[Answer]]:
+    """The rule: answers are the same when their numbers are equal, else by math-verify."""
+    groups: list[list[Answer]] = []
     for item in answers:
         for g in groups:
             a, b = g[0][2], item[2]
@@ -456,7 +521,20 @@ def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, lis
         else:
             groups.append([item])
     groups.sort(key=len, reverse=True)
-    if not groups or len(groups[0]) < min_agreement or (len(groups) > 1 and len(groups[1]) == len(groups[0])):
+    return groups
+
+
+def _agreed(groups: list[list[Answer]], min_agreement: int) -> bool:
+    """The largest group reaches min_agreement and no other group is as large."""
+    return bool(groups) and len(groups[0]) >= min_agreement and not (len(groups) > 1 and len(groups[1]) == len(groups[0]))
+
+
+def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, list[int]] | None:
+    """The rule's verdict: (answer text, printed, agreeing voter positions), or None with
+    draw.reason set."""
+    answers, failures = _answers(results)
+    groups = _rule_groups(answers)
+    if not _agreed(groups, min_agreement):
         if failures and len(answers) < min_agreement:
             draw.reason = failures.most_common(1)[0][0]
         else:
@@ -476,7 +554,93 @@ def judge(draw: _Draw, results: list, min_agreement: int) -> tuple[str, str, lis
     return text, best[0][1], [pos for pos, _, _ in best]
 
 
+# --- the answer judge behind the rule ([judge] answers) ---------------------------------------------
+
+
+def judge_nodes(answers: list[Answer], mode: str) -> list[list[Answer]]:
+    """What the judge compares: with `fallback` the rule's groups (its matches stand, the judge
+    decides between groups); with `always` every distinct printed answer."""
+    if mode == "fallback":
+        return _rule_groups(answers)
+    nodes: dict[str, list[Answer]] = {}
+    for a in answers:
+        nodes.setdefault(a[1], []).append(a)
+    return list(nodes.values())
+
+
+def judge_groups(nodes: list[list[Answer]], same: dict[tuple[int, int], bool]) -> list[list[Answer]]:
+    """Nodes joined where the judge said "same" (`same[(i, j)]`, i < j), largest first."""
+    parent = list(range(len(nodes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), yes in same.items():
+        if yes:
+            parent[root(j)] = root(i)
+    merged: dict[int, list[Answer]] = {}
+    for i, node in enumerate(nodes):
+        merged.setdefault(root(i), []).extend(node)
+    groups = [sorted(g) for g in merged.values()]
+    groups.sort(key=len, reverse=True)
+    return groups
+
+
+def _judge_pick(draw: _Draw, best: list[Answer]) -> tuple[str, str, list[int]] | str:
+    """The answer of a group the judge joined: the first program's whose value keeps the
+    original answer's kind (a row shows a number plainly), else the first printed text; that
+    program first. A reason (str) when every value breaks the kind."""
+    original = parse_number(draw.unit.src.answer)
+    problem = ""
+    for item in best:
+        if item[2] is None:
+            continue
+        problem = answer_kind_problem(draw.unit.src.question, original, item[2]) or ""
+        if not problem:
+            rest = [pos for pos, _, _ in best if pos != item[0]]
+            return answer_text(item[2]), item[1], [item[0], *rest]
+    if problem:
+        return problem
+    return best[0][1], best[0][1], [pos for pos, _, _ in best]
+
+
+@dataclass
+class _Judged:
+    """One draw's two verdicts, side by side."""
+
+    draw: _Draw
+    results: list
+    rule: tuple[str, str, list[int]] | None
+    rule_reason: str = ""
+    rule_detail: str = ""
+    nodes: list[list[Answer]] = field(default_factory=list)
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+
+
 # --- the stage -------------------------------------------------------------------------------------
+
+
+def _rejects_done(path: Path, mode: str) -> set[str]:
+    """Ids of rejected variants a run with this judge mode does not draw again: all of them,
+    except, with the judge on, those rejected for disagreement while it was off."""
+    final: set[str] = set()
+    if not path.exists():
+        return final
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rid = row["id"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+            if mode == "off" or row.get("judge", "off") != "off" or "no-agreement" not in (row.get("reasons") or []):
+                final.add(rid)
+    return final
 
 
 def _ids_in(path: Path) -> set[str]:
@@ -521,10 +685,15 @@ def _rng(settings: Settings, unit: _Unit, attempt: int) -> random.Random:
 
 
 class _Engine:
-    """Draw, run and judge variants a chunk of questions at a time (one sandbox batch per try)."""
+    """Draw, run and judge variants a chunk of questions at a time (one sandbox batch per try;
+    with the answer judge on, one judge run per try for the chunk's draws)."""
 
-    def __init__(self, settings: Settings, box, report: VariantsReport, rejects_fh):
+    def __init__(self, settings: Settings, box, report: VariantsReport, rejects_fh,
+                 judge: Judge | None = None, journal: Path | None = None, state_dir: Path | None = None):
         self.settings, self.box, self.report, self.rejects_fh = settings, box, report, rejects_fh
+        self.judge, self.journal, self.state_dir = judge, journal, state_dir
+        self.mode = settings.judge.answers if judge is not None else "off"
+        self._got: dict[str, Judgement] = {}
 
     def process(self, units: list[_Unit]) -> Iterator[GeneratedQuestion]:
         v = self.settings.variants
@@ -537,14 +706,17 @@ class _Engine:
             planned = [d for d in draws if d.plan is not None]
             results = iter(run_programs(self.box, [d.plan.programs for d in planned]))
             self.report.programs_run += sum(len(d.plan.programs) for d in planned)
+            judged = {id(d): self._rule(d, next(results)) for d in planned}
+            if self.judge is not None:
+                self._ask(list(judged.values()))
             still: list[_Unit] = []
             for d in draws:
                 self.report.draws += 1
                 if d.plan is not None:
-                    verdict = judge(d, next(results), v.min_agreement)
-                    if verdict is not None:
+                    row = self._decide(judged[id(d)])
+                    if row is not None:
                         self.report.kept[d.unit.mode] = self.report.kept.get(d.unit.mode, 0) + 1
-                        yield _row(d, *verdict, self.settings)
+                        yield row
                         continue
                     d.unit.last_question = d.plan.question
                 d.unit.reasons.append(d.reason)
@@ -558,9 +730,105 @@ class _Engine:
         for u in given_up + pending:
             self.report.rejected[u.mode] = self.report.rejected.get(u.mode, 0) + 1
             rej = VariantReject(id=u.id, original_id=u.src.id, mode=u.mode, index=u.index, reasons=u.reasons,
-                                detail=u.detail[:500], question=u.last_question)
+                                detail=u.detail[:500], question=u.last_question, judge=self.mode)
             self.rejects_fh.write(rej.model_dump_json() + "\n")
         self.rejects_fh.flush()
+
+    def _rule(self, d: _Draw, results: list) -> _Judged:
+        j = _Judged(d, results, judge(d, results, self.settings.variants.min_agreement))
+        j.rule_reason, j.rule_detail = d.reason, d.detail
+        if self.judge is None:
+            return j
+        answers, _ = _answers(results)
+        if len(answers) < self.settings.variants.min_agreement:
+            return j  # too few answers: no judge can make them agree
+        if self.mode == "fallback" and (j.rule is not None or j.rule_reason != "no-agreement"):
+            return j  # the rule's yes stands; a kind problem (a negative count) is no question of matching
+        if self.mode == "always" and j.rule is None and j.rule_reason != "no-agreement":
+            return j
+        j.nodes = judge_nodes(answers, self.mode)
+        j.pairs = [(a, b) for a in range(len(j.nodes)) for b in range(a + 1, len(j.nodes))]
+        self.report.judge.draws += 1  # type: ignore[union-attr]
+        return j
+
+    def _ask_of(self, j: _Judged, pair: tuple[int, int]):
+        a, b = pair
+        return answer_ask(j.nodes[a][0][1], j.nodes[b][0][1], j.draw.plan.question)  # type: ignore[union-attr]
+
+    def _ask(self, judged: list[_Judged]) -> None:
+        asks = [self._ask_of(j, pair) for j in judged for pair in j.pairs]
+        summary = self.report.judge
+        assert summary is not None and self.judge is not None
+        summary.asked += sum(1 for j in judged if j.pairs)
+        summary.pairs += len(asks)
+        if asks:
+            self._got |= self.judge.run(asks, label="judge variants", journal=self.journal, state_dir=self.state_dir)
+
+    def _decide(self, j: _Judged) -> GeneratedQuestion | None:
+        d = j.draw
+        verdict: JudgeVerdict | None = None
+        pick = j.rule
+        if self.judge is not None:
+            verdict, judge_pick = self._judge_verdict(j)
+            if pick is None and judge_pick is not None:
+                pick = judge_pick
+                self.report.judge.kept_judge_only += 1  # type: ignore[union-attr]
+            elif pick is not None and verdict is not None and verdict.status != "verified":
+                self.report.judge.kept_rule_only += 1  # type: ignore[union-attr]
+            if pick is None and verdict is not None and verdict.reason:
+                d.detail = f"{j.rule_detail}; judge: {verdict.reason}"
+        if pick is None:
+            return None
+        d.reason = ""
+        answer, printed, agreeing = pick
+        plan = d.plan
+        assert plan is not None
+        from_rule_paths = all(d.unit.programs[plan.voters[pos]].by_rule for pos in agreeing)
+        if not from_rule_paths and self.report.judge is not None:
+            self.report.judge.judge_only_sources += 1
+        row = _row(d, answer, printed, agreeing, self.settings)
+        lineage = row.variant
+        assert lineage is not None
+        lineage.rule_agreed = j.rule is not None and from_rule_paths
+        if j.rule is not None:
+            lineage.rule = f"{len(j.rule[2])} of {len(j.results)} programs agree on {j.rule[1]}" + (
+                "" if from_rule_paths else " (programs of paths only solve's judge kept)")
+        else:
+            lineage.rule = f"no agreement ({j.rule_detail})"
+        lineage.judge = verdict
+        return row
+
+    def _judge_verdict(self, j: _Judged) -> tuple[JudgeVerdict | None, tuple[str, str, list[int]] | None]:
+        """The judge's verdict on one draw and, when it agrees, its pick (answer, printed, voters)."""
+        assert self.judge is not None
+        base = dict(model=self.judge.model, prompt_version=JUDGE_PROMPTS["answer_match"], mode=self.mode)
+        min_agreement = self.settings.variants.min_agreement
+        if not j.nodes:
+            if self.mode == "fallback" and j.rule is not None:
+                return JudgeVerdict(status="verified", reason="the rule's agreement stands (fallback)",
+                                    accepted=len(j.rule[2]), **base), None
+            return None, None  # not a question of matching (too few answers, a kind problem)
+        got = self._got
+        same: dict[tuple[int, int], bool] = {}
+        said: list[str] = []
+        for pair in j.pairs:
+            jd: Judgement | None = got.get(self.judge.key(self._ask_of(j, pair)))
+            same[pair] = jd is not None and jd.yes
+            a, b = pair
+            said.append(f"{j.nodes[a][0][1]!r} vs {j.nodes[b][0][1]!r}: " + (jd.line() if jd else "not asked"))
+        groups = judge_groups(j.nodes, same)
+        asked = len(j.pairs)
+        if not _agreed(groups, min_agreement):
+            sizes = [len(g) for g in groups]
+            return JudgeVerdict(status="unverified", asked=asked, accepted=sizes[0] if sizes else 0,
+                                reason=f"no agreement by the judge (groups of {sizes}): " + "; ".join(said), **base), None
+        picked = _judge_pick(j.draw, groups[0])
+        if isinstance(picked, str):
+            return JudgeVerdict(status="unverified", asked=asked, accepted=len(groups[0]),
+                                reason=f"the judge's agreed answer breaks the original's kind: {picked}", **base), None
+        reason = (f"{len(groups[0])} of {len(j.results)} programs agree on {picked[1]} by the judge"
+                  + (": " + "; ".join(said) if said else " (every program printed the same answer)"))
+        return JudgeVerdict(status="verified", asked=asked, accepted=len(groups[0]), reason=reason, **base), picked
 
     def _plan(self, unit: _Unit, attempt: int) -> _Draw:
         d = _Draw(unit, attempt)
@@ -574,14 +842,20 @@ class _Engine:
 
 
 def _units(sources: Iterable[VariantSource], settings: Settings, done: set[str], report: VariantsReport,
-           limit: int | None, stored: set[str] = frozenset(), recover: list[str] | None = None) -> Iterator[_Unit]:
+           limit: int | None, stored: set[str] = frozenset(), recover: list[str] | None = None,
+           checks: dict | None = None) -> Iterator[_Unit]:
     """The units still to make. Units whose rows only the store holds (a kill between the
-    store's commit and the file's write) go to `recover`: copied to the file, not redone."""
+    store's commit and the file's write) go to `recover`: copied to the file, not redone.
+    Originals that failed the question check (graphgen.status.failed_check) are skipped
+    unless `[check] skip_failed` is off."""
     v = settings.variants
     for n, src in enumerate(sources):
         if limit is not None and n >= limit:
             return
         report.questions += 1
+        if checks and settings.check.skip_failed and failed_check(checks.get(src.id)) is not None:
+            report.skipped["failed-check"] = report.skipped.get("failed-check", 0) + 1
+            continue
         if not src.question:
             report.skipped["no-question-text"] = report.skipped.get("no-question-text", 0) + 1
             continue
@@ -636,11 +910,19 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
             open_for_append(rejects_path) as rejects_fh:
         report.copied_to_store = writer.copied_to_store
         report.isolation, report.sandbox_limits = box.isolation, box.describe()
-        done = _ids_in(out_path) | _ids_in(rejects_path)
+        mode = settings.judge.answers
+        done = _ids_in(out_path) | _rejects_done(rejects_path, mode)
         verdicts = {x.question_id: x for x in store.verdicts()} if store is not None else {}
-        sources = read_sources(inputs.paths, inputs.questions or _verdicts_beside(inputs.paths), verdicts)
-        units = _units(sources, settings, done, report, inputs.limit, writer.in_store, writer.recover)
-        engine = _Engine(settings, box, report, rejects_fh)
+        checks = {c.row_id: c for c in store.checks()} if store is not None and settings.check.skip_failed else {}
+        # with the judge on, code paths solve's answer judge kept vote too (not rule-agreed)
+        sources = read_sources(inputs.paths, inputs.questions or _verdicts_beside(inputs.paths), verdicts,
+                               policy="rule" if mode == "off" else "any")
+        units = _units(sources, settings, done, report, inputs.limit, writer.in_store, writer.recover, checks)
+        judge = Judge(settings, quiet=inputs.quiet) if mode != "off" else None
+        if judge is not None:
+            report.judge = VariantsJudgeSummary(mode=mode)
+        engine = _Engine(settings, box, report, rejects_fh, judge, journal=inputs.judgements_path(),
+                         state_dir=engine_state_dir(out_path) / "judge")
 
         def kept_rows() -> Iterator[GeneratedQuestion]:
             for chunk in chunked(units, CHUNK * max(1, len(v.modes) * v.per_question)):
@@ -662,6 +944,9 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
                     writer.add(row)
         finally:
             progress.close()
+            if judge is not None:
+                report.llm.add(judge.tally)
+                report.judge.calls, report.judge.from_journal = judge.tally.done, judge.from_journal  # type: ignore[union-attr]
     report.elapsed_s = time.monotonic() - start
     kept = sum(report.kept.values())
     report.variants_per_s = kept / report.elapsed_s if report.elapsed_s > 0 else 0.0
