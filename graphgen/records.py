@@ -168,6 +168,21 @@ class NumberChange(BaseModel):
     code_literals: int = Field(0, description="code literals replaced, over the agreeing programs")
 
 
+class JudgeVerdict(BaseModel):
+    """A model judge's verdict on a question's answer, kept beside the rule's (issue 20)."""
+
+    status: Literal["verified", "unverified", "unverifiable"]
+    model: str = ""
+    prompt_version: str = ""
+    reason: str = ""
+    mode: Literal["fallback", "always"] | None = Field(None, description="fallback: the rule's yes stands, the judge "
+                                                      "decides where the rule says no; always: the judge decides every path")
+    asked: int = Field(0, description="paths whose answer the judge was asked about")
+    accepted: int = Field(0, description="paths whose answer counts as the reference's under this verdict")
+    kept: list[str] = Field(default_factory=list, description="ids of the paths kept under the judge's verdict "
+                            "(the minimal optimal set of the accepted paths)")
+
+
 class VariantLineage(BaseModel):
     """Where a number-shifted variant (MMOS problem generator) came from and why it is trusted."""
 
@@ -301,21 +316,6 @@ class SolvePath(BaseModel):
     run: ProgramRun | None = Field(None, description="code paths: the sandbox run")
     correct: bool | None = Field(None, description="equivalent to the gold (or to the majority, without gold)")
     judge: str | None = Field(None, description="the judge's verdict and reason on this path's answer, when asked")
-
-
-class JudgeVerdict(BaseModel):
-    """A model judge's verdict on a question's answer, kept beside the rule's (issue 20)."""
-
-    status: Literal["verified", "unverified", "unverifiable"]
-    model: str = ""
-    prompt_version: str = ""
-    reason: str = ""
-    mode: Literal["fallback", "always"] | None = Field(None, description="fallback: the rule's yes stands, the judge "
-                                                      "decides where the rule says no; always: the judge decides every path")
-    asked: int = Field(0, description="paths whose answer the judge was asked about")
-    accepted: int = Field(0, description="paths whose answer counts as the reference's under this verdict")
-    kept: list[str] = Field(default_factory=list, description="ids of the paths kept under the judge's verdict "
-                            "(the minimal optimal set of the accepted paths)")
 
 
 class SolveVerdict(BaseModel):
