@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from graphgen.errors import one_line
-from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, judge_options, judge_section,
-                                 llm_options, open_graph_store, settings_from, store_options)
+from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, include_failed_check_option,
+                                 judge_options, judge_section, llm_options, open_graph_store, settings_from,
+                                 store_options)
 
 
 @click.command()
@@ -31,6 +32,7 @@ from graphgen_cli.common import (echo_json, echo_report, engine_options, friendl
 @click.option("--reference", is_flag=True, help="a reference model's run (with --model REF): store only its pass rate per question (difficulty), keyed by model; leave the verdicts as they are")
 @click.option("--dry-run", is_flag=True, help="count the paths still to sample and estimate tokens and cost; call no LLM")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
+@include_failed_check_option
 @judge_options("answers")
 @store_options
 @llm_options
@@ -39,7 +41,7 @@ from graphgen_cli.common import (echo_json, echo_report, engine_options, friendl
 @friendly_errors
 def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement, difficulty_aware, max_paths,
           answer_field, program_timeout, isolation, shard, limit, skip_invalid, reference, dry_run, report_path, quiet,
-          judge_mode, judge_model, **opts):
+          include_failed_check, judge_mode, judge_model, **opts):
     """Sample several reasoning paths per question (prose and/or Python programs), check
     them (gold answer, or majority vote), and keep the most diverse correct ones (MMOS).
     With --judge fallback, a model judges each answer math-verify rejects or cannot parse
@@ -48,6 +50,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
 
     INPUTS: seed files (JSONL/JSON/CSV/Parquet/HF dataset dir), `graphgen generate` outputs,
     or nothing with --from-store. Programs run in a sandbox, never in graphgen's process.
+    Rows that failed `graphgen check` are skipped (--include-failed-check solves them).
     --temperature sets the sampling temperature of the paths [default 0.7].
 
     \b
@@ -58,6 +61,7 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
       graphgen solve examples/seeds.jsonl -o solved --judge fallback --judge-model gpt-4o
       graphgen solve generated.jsonl -o solved-ref --reference --model qwen2.5-7b   # difficulty
       graphgen solve generated.jsonl -o solved-gen --ray        # sampling on the Ray cluster
+      graphgen solve generated.jsonl -o solved-gen --include-failed-check   # also ill-posed rows
       graphgen export --paths solved/paths.jsonl -o train_paths.jsonl
     """
     from graphgen.config import SolveSettings
@@ -66,7 +70,10 @@ def solve(ctx, inputs, from_store, out_dir, n_paths, style, keep, min_agreement,
     if not inputs and not from_store:
         raise click.UsageError("give question files, or --from-store")
     temperature = opts.pop("temperature", None)
-    settings = settings_from(ctx, sections=judge_section("answers", judge_mode, judge_model), **opts)
+    sections = judge_section("answers", judge_mode, judge_model)
+    if include_failed_check:
+        sections["check"] = {"skip_failed": False}
+    settings = settings_from(ctx, sections=sections, **opts)
     flags = {"paths": n_paths, "style": style, "keep": keep, "min_agreement": min_agreement,
              "difficulty_aware": difficulty_aware, "max_paths": max_paths, "answer_field": answer_field,
              "program_timeout_s": program_timeout, "isolation": isolation, "temperature": temperature}

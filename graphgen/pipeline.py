@@ -4,8 +4,10 @@ report.
     report = run(settings, store, PipelineInputs())     # [pipeline] of graphgen.toml
 
 Order: extract -> sample concepts (and, with `fusion`, fusion pairs) -> generate questions
-(and fusion) -> solve the generated rows -> variants of the verified ones (solved in turn) ->
-check (is each generated row well-posed, with one answer; `[pipeline] check`) -> filter (dedup, decontamination against `[filter] benchmarks`) -> export (clean: only rows that
+(and fusion) -> check them (is each generated row well-posed, with one answer; `[pipeline]
+check`) -> solve the generated rows (those that failed the check are skipped, never paid for:
+`[check] skip_failed`) -> variants of the verified ones -> check the variants -> solve them ->
+filter (dedup, decontamination against `[filter] benchmarks`) -> export (clean: only rows that
 passed every gate, graphgen.status) -> report. Every output goes under `out_dir` with a fixed
 name, so running the same command again resumes each stage as that stage resumes on its own
 (extracted seeds, generated rows, sampled paths and variants are never paid twice; sample,
@@ -86,6 +88,9 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
         rows.append(out / "fused.jsonl")
         done("generate fusion", generate.run(settings, store, generate.GenerateInputs(
             kind="fusion", input=out / "pairs.jsonl", output=rows[-1], quiet=q)))
+    if p.check:
+        # before solve: a row that failed the check is not solved (solve reads the stored check)
+        done("check", check.run(settings, store, check.CheckInputs(files=list(rows), out_dir=out / "checked", quiet=q)))
     solved = out / "solved"
     done("solve", solve.run(settings, store, solve.SolveInputs(files=[str(r) for r in rows], out_dir=solved, quiet=q)))
     if p.variants:
@@ -94,16 +99,15 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
             paths=[solved / "paths.jsonl"], questions=[solved / "verdicts.jsonl"], output=variant_rows, quiet=q)))
         if variant_rows.exists() and variant_rows.stat().st_size:
             rows.append(variant_rows)
+            if p.check:
+                done("check variants", check.run(settings, store, check.CheckInputs(
+                    files=[variant_rows], out_dir=out / "checked-variants", quiet=q)))
             # a variant's answer comes from agreeing programs; solving it checks that (and
             # gives it the verdict export requires of every generated row once solve has run)
             done("solve variants", solve.run(settings, store, solve.SolveInputs(
                 files=[str(variant_rows)], out_dir=out / "solved-variants", quiet=q)))
         else:
             result.notes.append("variants: none made (see the variants report); the dataset has none")
-    if p.check:
-        # every generated row, variants included, once they are all made: export leaves out the
-        # ill-posed ones (solve still solves them: it does not read the check)
-        done("check", check.run(settings, store, check.CheckInputs(files=rows, out_dir=out / "checked", quiet=q)))
     kept = out / "kept.jsonl"
     done("filter", filter_.run(settings, store, filter_.FilterInputs(inputs=rows, output=kept, quiet=q)))
     train = out / f"train.{'jsonl' if settings.export.format == 'jsonl' else settings.export.format}"

@@ -61,8 +61,9 @@ def test_run_exports_only_right_distinct_uncontaminated_rows(planted_llm, tmp_pa
     res = run_pipeline(tmp_path, env)
     out = tmp_path / "out"
     stages = re.findall(r"^== (.+)$", res.stdout, re.MULTILINE)
-    assert stages == ["extract", "sample concepts", "generate questions", "solve", "variants", "solve variants",
-                      "check", "filter", "export", "export paths", "report"]
+    # check before solve (solve skips the rows that failed it), variants checked before they are solved
+    assert stages == ["extract", "sample concepts", "generate questions", "check", "solve", "variants",
+                      "check variants", "solve variants", "filter", "export", "export paths", "report"]
     generated = rows(out / "generated.jsonl") + rows(out / "variants.jsonl")
     wrong = {r["id"] for r in generated if int(r["answer"]) != truth(r["question"])}
     copies = {r["id"] for r in generated if planted(r["question"])}

@@ -28,7 +28,11 @@ removed, the most diverse few kept (the "minimal optimal set").
 6. Answer judge (`[judge] answers`, graphgen.judge): `fallback` asks a model about each path
    whose answer the rule rejected or could not parse (question, gold or the row's own answer,
    the path's answer); `always` about every answered path. Its verdict (`SolveVerdict.judge`,
-   with its own kept set) sits beside the rule's; graphgen.status picks by policy.
+   with its own kept set) sits beside the rule's; graphgen.status picks by policy. Judgements
+   are journalled in `<out>/judgements.jsonl` and run on the `[engine]` (`--ray`, `--batch`).
+7. Questions whose stored question check failed (`graphgen check`; graphgen.status.failed_check)
+   are not solved: counted as "skipped: failed check" (`[check] skip_failed = false`,
+   `--include-failed-check`, solves them). A check with no reply from the judge is no failure.
 Outputs in `out_dir`: paths.jsonl (paths kept by the rule or the judge), verdicts.jsonl (one row per question),
 failures.jsonl (LLM failures, unparsable answers, failed programs, with reasons and raw
 text), plus samples.jsonl / runs.jsonl (the resumable record of paid and executed work).
@@ -84,7 +88,7 @@ from graphgen.records import (
 from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk, answer_ask
 from graphgen.rows import Shard, lock_output, stable_id
 from graphgen.stage import LLMTally, StageReport
-from graphgen.status import rule_verdict
+from graphgen.status import failed_check, rule_verdict
 from graphgen.store.base import GraphStore
 
 __all__ = ["SolveInputs", "SolveReport", "SourceSummary", "run", "read_questions"]
@@ -147,6 +151,8 @@ class SolveReport(StageReport):
     judge: JudgeSummary | None = None
     questions: int = 0
     other_shards: int = 0
+    skipped_failed_check: int = Field(0, description="questions not solved: their stored question check failed "
+                                      "(graphgen.status.failed_check; --include-failed-check solves them)")
     paths_sampled: int = 0
     paths_already_done: int = 0
     paths_failed: int = 0
@@ -174,6 +180,9 @@ class SolveReport(StageReport):
             return out
         out.append(f"time: sampling {self.sampling_s:.1f}s, programs {self.programs_s:.1f}s, "
                    f"checking {self.checking_s:.1f}s")
+        if self.skipped_failed_check:
+            out.append(f"skipped: failed check: {self.skipped_failed_check} questions `graphgen check` failed are not "
+                       "solved (--include-failed-check solves them)")
         out.append(f"{self.questions} questions ({self.other_shards} in other shards); "
                    f"{self.paths_sampled} paths sampled this run, {self.paths_already_done} already done, "
                    f"{self.paths_failed} failed; {self.kept} paths kept")
@@ -655,7 +664,12 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
     failed_llm_path = out / "samples.failed.jsonl"
     questions: list[SolveQuestion] = []
     rejects: list = []
+    # the question check's verdict, decided once by `graphgen check` (graphgen.status)
+    checks = {c.row_id: c for c in store.checks()} if store is not None and settings.check.skip_failed else {}
     for q in read_questions(inputs, store, opts.answer_field, rejects):
+        if checks and failed_check(checks.get(q.id)) is not None:
+            report.skipped_failed_check += 1
+            continue
         if inputs.limit is not None and len(questions) + report.other_shards >= inputs.limit:
             break
         if shard.owns(q.id):
