@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from graphgen_cli.common import (echo_json, echo_report, friendly_errors, judge_options, judge_section, llm_options,
-                                 open_graph_store, settings_from, store_options)
+from graphgen_cli.common import (echo_json, echo_report, engine_options, friendly_errors, judge_options, judge_section,
+                                 llm_options, open_graph_store, settings_from, store_options)
 
 
 @click.command()
@@ -24,6 +24,7 @@ from graphgen_cli.common import (echo_json, echo_report, friendly_errors, judge_
 @judge_options("questions")
 @store_options
 @llm_options
+@engine_options
 @click.pass_context
 @friendly_errors
 def check(ctx, inputs, out_dir, fail_types, limit, dry_run, report_path, judge_mode, judge_model, quiet, **opts):
@@ -38,12 +39,17 @@ def check(ctx, inputs, out_dir, fail_types, limit, dry_run, report_path, judge_m
     INPUTS: `graphgen generate` outputs; with none, every generated row in the store.
     --judge off checks with the rules alone; --judge-model picks another judge model.
     Each judgement is asked once: a rerun, or a run resumed after a crash, pays nothing twice.
+    --ray runs the judge calls on a Ray cluster, --batch through the provider's Batch API
+    (about half the price; rerun the same command to resume). Run it before `graphgen solve`:
+    solve and variants skip the rows that failed (--include-failed-check keeps them).
 
     \b
     Examples:
       graphgen check generated.jsonl -o checked
       graphgen check                                  # the store's generated rows
       graphgen check generated.jsonl --judge-model gpt-4o --dry-run
+      graphgen check generated.jsonl -o checked --batch            # Batch API, half the price
+      graphgen check generated.jsonl -o checked --ray              # on the Ray cluster
       graphgen export generated.jsonl -o train.jsonl --problem-type regular --answer-type integer
     """
     from graphgen.stages.check import CheckInputs, run

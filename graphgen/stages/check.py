@@ -16,7 +16,9 @@ decisions; export leaves out the rows that failed, the report counts them.
    regular / proof / multiple_choice / yes_no / invalid), and why. Each judgement is a unit
    keyed by its inputs (question, answer, prompt version, judge model): appended to
    `<out>/judgements.jsonl` as it arrives, so a killed run resumes without paying twice even
-   with the response cache off.
+   with the response cache off. The calls run on the `[engine]` like every LLM stage's: this
+   process, a Ray cluster (`--ray`) or the provider's Batch API (`--batch`, half the price;
+   a rerun resumes polling the batches it submitted, state in `<out>/judge.runs/`).
 4. The decision, recomputed from the rules and the journal on every run (cheap, so a change of
    `[check] fail_problem_types` needs no new call): `failed` when the rule found the question
    empty or truncated, or the judge says it is ill-posed, is of a failing problem type
@@ -251,7 +253,8 @@ def _run(settings: Settings, store: GraphStore | None, inputs: CheckInputs) -> C
                     fh.write(j.model_dump_json() + "\n")
                     fh.flush()
 
-            got.update(judge.run(todo, label="check", on_judgement=keep))
+            # on the run's [engine]: this process, a Ray cluster (--ray) or the Batch API (--batch)
+            got.update(judge.run(todo, label="check", on_judgement=keep, state_dir=out / "judge.runs"))
         report.llm.add(judge.tally)
         report.judge_calls = len({judge.key(a) for a in todo})
     report.already_judged = len({judge.key(a) for a in asks.values()}) - report.judge_calls if judge else 0
