@@ -203,7 +203,7 @@ class VariantsReport(StageReport):
             j = self.judge
             out.append(f"answer judge ({j.mode}): asked about {j.asked} of {j.draws} draws with answers "
                        f"({j.pairs} answer pairs) in {j.calls} calls, {j.from_journal} from the journal "
-                       f"({per_thousand(j.calls, j.draws):.0f} calls per 1,000 draws); {j.kept_judge_only} variants "
+                       f"({per_thousand(j.calls, self.draws):.0f} calls per 1,000 draws); {j.kept_judge_only} variants "
                        f"kept by the judge only, {j.kept_rule_only} by the rule only, {j.judge_only_sources} from "
                        "code paths only solve's judge kept; export picks with --verified-by")
         out.append(f"rows: {self.output}; rejects with reasons: {self.rejects}")
@@ -742,13 +742,13 @@ class _Engine:
         answers, _ = _answers(results)
         if len(answers) < self.settings.variants.min_agreement:
             return j  # too few answers: no judge can make them agree
+        self.report.judge.draws += 1  # type: ignore[union-attr]
         if self.mode == "fallback" and (j.rule is not None or j.rule_reason != "no-agreement"):
             return j  # the rule's yes stands; a kind problem (a negative count) is no question of matching
         if self.mode == "always" and j.rule is None and j.rule_reason != "no-agreement":
             return j
         j.nodes = judge_nodes(answers, self.mode)
         j.pairs = [(a, b) for a in range(len(j.nodes)) for b in range(a + 1, len(j.nodes))]
-        self.report.judge.draws += 1  # type: ignore[union-attr]
         return j
 
     def _ask_of(self, j: _Judged, pair: tuple[int, int]):
