@@ -1139,45 +1139,61 @@ def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray
     each removed row being within the threshold of the kept row it is reported against.
     `groups` (lineage: variants of one question, paths of one question): rows of one group are
     never duplicates of each other, only of rows of other groups.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
+    Memory: the components are folded in band by band (whenever a quarter of n verified
+    pairs is pending), and a later band's pair whose rows are already in one component is
+    dropped before it is verified: an edge inside a component changes no component. So the
+    pairs held are at most ~n/4 plus one band's, in 32-bit row numbers, instead of every
+    verified pair of every band (at 1M rows with numbers masked: ~1 GiB less at the peak).
+    """
     n = len(rank)
     keeper = np.arange(n, dtype=np.int64)
     similarity = np.ones(n, dtype=np.float32)
     if n < 2:
         return keeper, similarity
-    src_parts, dst_parts = [], []
+    index = np.int32 if n < 2**31 else np.int64
+    step = max(1, block // max(1, sig.shape[1]))
+    label = None  # component of every row from the pairs folded in so far (None: none yet)
+    pending_a: list[np.ndarray] = []
+    pending_b: list[np.ndarray] = []
+    pending = 0
     for j in range(bands.shape[1]):
-        order = np.lexsort((rank, bands[:, j]))
+        order = np.lexsort((rank, bands[:, j])).astype(index)
         keys = bands[order, j]
         same = keys[1:] == keys[:-1]
+        del keys
         if not same.any():
             continue
         starts = np.concatenate(([True], ~same))
-        group_first = order[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
+        del same
+        group_first = order[np.maximum.accumulate(np.where(starts, np.arange(n, dtype=index), 0))]
         members = np.flatnonzero(~starts)
+        del starts
         a = np.concatenate((order[members], order[members]))
         b = np.concatenate((group_first[members], order[members - 1]))
+        del order, group_first, members
         pick = a != b
         if groups is not None:
             pick &= groups[a] != groups[b]
+        if label is not None:
+            pick &= label[a] != label[b]
         a, b = a[pick], b[pick]
+        del pick
         ok = np.zeros(len(a), dtype=bool)
-        for s in range(0, len(a), block // max(1, sig.shape[1])):
-            e = s + block // max(1, sig.shape[1])
-            ok[s:e] = estimated_jaccard(sig, a[s:e], b[s:e]) >= threshold
-        src_parts.append(a[ok])
-        dst_parts.append(b[ok])
-    if not src_parts:
+        for s in range(0, len(a), step):
+            ok[s:s + step] = estimated_jaccard(sig, a[s:s + step], b[s:s + step]) >= threshold
+        if ok.any():
+            pending_a.append(a[ok])
+            pending_b.append(b[ok])
+            pending += len(pending_a[-1])
+        del a, b, ok
+        if pending and pending >= n // 4:
+            label = _components(n, label, pending_a, pending_b, index)
+            pending_a, pending_b, pending = [], [], 0
+    if pending:
+        label = _components(n, label, pending_a, pending_b, index)
+    if label is None:
         return keeper, similarity
-    src = np.concatenate(src_parts)
-    dst = np.concatenate(dst_parts)
-    if not len(src):
-        return keeper, similarity
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
-    _count, label = connected_components(graph, directed=False)
     if groups is None:
         return greedy_keep(label, rank, lambda a, b: estimated_jaccard(sig, a, b), threshold)
 
@@ -1186,6 +1202,30 @@ def near_duplicate_clusters(bands: np.ndarray, sig: np.ndarray, rank: np.ndarray
         return np.where(groups[a] == groups[b], 0.0, sims)
 
     return greedy_keep(label, rank, similarity_to, threshold)
+
+
+def _components(n: int, label: np.ndarray | None, src: list[np.ndarray], dst: list[np.ndarray],
+                index) -> np.ndarray:
+    """Connected components of n rows: those of `label` (None: every row alone) joined by
+    the pairs src[k][i] - dst[k][i]. A component of `label` enters as a star (each row linked
+    to its first row), so the graph has at most n + len(pairs) edges."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    src, dst = list(src), list(dst)
+    if label is not None:
+        first = np.empty(int(label.max()) + 1, dtype=index)
+        first[label[::-1]] = np.arange(n - 1, -1, -1, dtype=index)  # the first row of each component
+        rep = first[label]
+        linked = np.flatnonzero(rep != np.arange(n, dtype=index)).astype(index)
+        src.append(linked)
+        dst.append(rep[linked])
+        del first, rep, linked
+    a, b = np.concatenate(src), np.concatenate(dst)
+    del src, dst
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    del a, b
+    return connected_components(graph.tocsr(), directed=False)[1]
 
 
 def greedy_keep(label: np.ndarray, rank: np.ndarray, similarity_to, threshold: float) -> tuple[np.ndarray, np.ndarray]:
