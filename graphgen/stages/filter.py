@@ -187,6 +187,24 @@ class _Rows:
             return np.concatenate(parts)
         return np.zeros((0, width) if width else 0, dtype=dtype)
 
+    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (ascending) of the per-batch arrays `name`, which are dropped as they
+        are copied: the subset is built without the whole concatenation beside it (at 1M
+        rows the signatures and band keys are ~420 MB; concatenated and then indexed, they
+        were held up to three times over)."""
+        parts = getattr(self, name)
+        setattr(self, name, [])
+        out = np.empty((len(rows), *parts[0].shape[1:]), dtype=parts[0].dtype)
+        lo = at = 0
+        while parts:
+            part = parts.pop(0)
+            hi = lo + len(part)
+            upto = int(np.searchsorted(rows, hi))
+            out[at:upto] = part[rows[at:upto] - lo]
+            at, lo = upto, hi
+            del part
+        return out
+
 
 def _turns(row: dict) -> tuple[str | None, str | None]:
     """(question, solution) of a chat-layout row: ChatML `messages` or ShareGPT `conversations`."""
@@ -605,9 +623,10 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
     groups = _groups(state)
     rows = np.flatnonzero(state.arrays("usable", bool))
     if opts.exact and len(rows):
-        exact = state.arrays("exact", np.uint64)[rows]
-        order = rows[np.lexsort((rank[rows], exact))]
-        h = state.arrays("exact", np.uint64)[order]
+        exact = state.arrays("exact", np.uint64)
+        order = rows[np.lexsort((rank[rows], exact[rows]))]
+        h = exact[order]
+        del exact
         first = np.concatenate(([True], h[1:] != h[:-1]))
         leader = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
         dup = ~first & (groups[order] != groups[leader])  # siblings of one lineage stay
@@ -615,14 +634,16 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
         kind_of[order[dup]] = 1
         rows = np.sort(order[~dup])
     if opts.near and len(rows) > 1:
-        bands = state.arrays("bands", np.uint64)[rows]
-        sig = state.arrays("sig", np.uint16)[rows]
+        bands = state.take("bands", rows)
+        sig = state.take("sig", rows)
         local_keep, sims = neardup.near_duplicate_clusters(bands, sig, rank[rows], opts.jaccard,
                                                            groups=groups[rows])
+        del bands, sig
         dup = local_keep != np.arange(len(rows))
         keep_of[rows[dup]] = rows[local_keep[dup]]
         similarity[rows[dup]] = sims[dup]
         kind_of[rows[dup]] = 2
+    state.bands, state.sig = [], []  # not needed after this: freed before the outputs are written
     return keep_of, similarity, kind_of
 
 
