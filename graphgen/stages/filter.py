@@ -62,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -428,7 +429,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             if inputs.seeds:
                 state.kinds.extend(["seed"] * len(batch))
             else:
-                state.kinds.extend(str(row.get("kind") or "row") for row in batch.rows)
+                state.kinds.extend(sys.intern(str(row.get("kind") or "row")) for row in batch.rows)  # one str per kind
             state.lineage.extend(map(_lineage, batch.rows))
             state.ids.extend(batch.ids)
             _process_batch(batch, state, index, opts, bands_n, rows_per_band, timings)
