@@ -1078,9 +1078,16 @@ def minhash_signatures(flat: np.ndarray, offsets: np.ndarray, num_perm: int = 12
     if backend == "rensa":
         import rensa
 
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            np.ascontiguousarray(flat, dtype=np.uint64), offsets.astype(np.uint64), num_perm, seed)
-        return np.array(matrix.to_rows(), dtype=np.uint32).reshape(n, num_perm)
+        # a few thousand rows per call: the matrix comes back as Python lists of ints (~100 MB
+        # for a 20,000-row batch, freed but left in the heap), the signatures are the same
+        flat = np.ascontiguousarray(flat, dtype=np.uint64)
+        out = np.empty((n, num_perm), dtype=np.uint32)
+        for lo in range(0, n, _RENSA_ROWS):
+            part = offsets[lo:lo + _RENSA_ROWS + 1]
+            matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+                flat[part[0]:part[-1]], (part - part[0]).astype(np.uint64), num_perm, seed)
+            out[lo:lo + len(part) - 1] = np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(part) - 1, num_perm)
+        return out
     if backend == "datasketch":
         from datasketch import MinHash
 
@@ -1096,6 +1103,9 @@ def minhash_signatures(flat: np.ndarray, offsets: np.ndarray, num_perm: int = 12
             out[i] = m.hashvalues
         return out
     raise ValueError(f"unknown MinHash backend {backend!r}; choose rensa or datasketch")
+
+
+_RENSA_ROWS = 2048  # rows per rensa call in `minhash_signatures`
 
 
 def lsh_params(threshold: float, num_perm: int, recall: float = 0.99) -> tuple[int, int]:
