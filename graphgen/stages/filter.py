@@ -176,8 +176,8 @@ class _Rows:
         self.exact: list[np.ndarray] = []  # uint64 per batch
         self.verified: list[np.ndarray] = []
         self.usable: list[np.ndarray] = []  # False for failed rows
-        self.bands: list[np.ndarray] = []
-        self.sig: list[np.ndarray] = []
+        self.bands = _Blocks()  # MinHash band keys, (rows, bands) uint64
+        self.sig = _Blocks()  # MinHash signatures, (rows, num_perm) uint16
         self.failed: dict[int, str] = {}
         self.contaminated: dict[int, FilterReason] = {}
         self.texts_for_semantic: list[str] | None = None
@@ -188,22 +188,46 @@ class _Rows:
             return np.concatenate(parts)
         return np.zeros((0, width) if width else 0, dtype=dtype)
 
-    def take(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """Rows `rows` (ascending) of the per-batch arrays `name`, which are dropped as they
-        are copied: the subset is built without the whole concatenation beside it (at 1M
-        rows the signatures and band keys are ~420 MB; concatenated and then indexed, they
-        were held up to three times over)."""
-        parts = getattr(self, name)
-        setattr(self, name, [])
-        out = np.empty((len(rows), *parts[0].shape[1:]), dtype=parts[0].dtype)
+
+class _Blocks:
+    """The rows of a per-row 2-D array (signatures, band keys) as batches add them, in blocks
+    of ~64 MiB. A block that big is a memory map of its own (over glibc's largest mmap
+    threshold, 32 MiB), so a block freed goes back to the system at once: per-batch arrays
+    came from the heap, and freed they stayed in the RSS under the copy made from them."""
+
+    BLOCK_BYTES = 64 << 20
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self._room = 0  # rows still free in the last block (its pages untouched until written)
+
+    def append(self, values: np.ndarray) -> None:
+        done = 0
+        while done < len(values):
+            if not self._room:
+                self._room = max(1, self.BLOCK_BYTES // max(1, values[0].nbytes))
+                self.blocks.append(np.empty((self._room, *values.shape[1:]), dtype=values.dtype))
+            block = self.blocks[-1]
+            at = len(block) - self._room
+            count = min(self._room, len(values) - done)
+            block[at:at + count] = values[done:done + count]
+            self._room -= count
+            done += count
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (ascending) as one array; the blocks are freed as they are copied, so
+        the subset is never held beside the whole (at 1M rows the signatures and band keys
+        are ~420 MB; concatenated and then indexed they were held up to three times over)."""
+        blocks, self.blocks, self._room = self.blocks, [], 0
+        out = np.empty((len(rows), *blocks[0].shape[1:]), dtype=blocks[0].dtype)
         lo = at = 0
-        while parts:
-            part = parts.pop(0)
-            hi = lo + len(part)
+        while blocks:
+            block = blocks.pop(0)
+            hi = lo + len(block)
             upto = int(np.searchsorted(rows, hi))
-            out[at:upto] = part[rows[at:upto] - lo]
+            out[at:upto] = block[rows[at:upto] - lo]
             at, lo = upto, hi
-            del part
+            del block
         return out
 
 
@@ -635,8 +659,8 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
         kind_of[order[dup]] = 1
         rows = np.sort(order[~dup])
     if opts.near and len(rows) > 1:
-        bands = state.take("bands", rows)
-        sig = state.take("sig", rows)
+        bands = state.bands.take(rows)
+        sig = state.sig.take(rows)
         local_keep, sims = neardup.near_duplicate_clusters(bands, sig, rank[rows], opts.jaccard,
                                                            groups=groups[rows])
         del bands, sig
@@ -644,7 +668,7 @@ def _duplicates(state: _Rows, opts: FilterSettings) -> tuple[np.ndarray, np.ndar
         keep_of[rows[dup]] = rows[local_keep[dup]]
         similarity[rows[dup]] = sims[dup]
         kind_of[rows[dup]] = 2
-    state.bands, state.sig = [], []  # not needed after this: freed before the outputs are written
+    state.bands, state.sig = _Blocks(), _Blocks()  # not needed after this: freed before the outputs are written
     return keep_of, similarity, kind_of
 
 
