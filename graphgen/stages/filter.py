@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import sys
 import tempfile
@@ -189,13 +190,24 @@ class _Rows:
         return np.zeros((0, width) if width else 0, dtype=dtype)
 
 
-class _Blocks:
-    """The rows of a per-row 2-D array (signatures, band keys) as batches add them, in blocks
-    of ~64 MiB. A block that big is a memory map of its own (over glibc's largest mmap
-    threshold, 32 MiB), so a block freed goes back to the system at once: per-batch arrays
-    came from the heap, and freed they stayed in the RSS under the copy made from them."""
+def _mapped(rows: int, like: np.ndarray) -> np.ndarray:
+    """An uninitialised (rows, *like.shape[1:]) array of like's dtype in an anonymous memory
+    map of its own: its pages cost memory only once written, and when the array goes the
+    map goes, so the memory is back with the system at once. (A large malloc may instead be
+    carved out of free heap space, and freed it stays in the process: at 2M rows ~800 MB of
+    freed signature arrays sat under the near-duplicate copy made from them.)"""
+    shape = (rows, *like.shape[1:])
+    count = int(np.prod(shape, dtype=np.int64))
+    buffer = mmap.mmap(-1, max(1, count * like.dtype.itemsize))
+    return np.frombuffer(buffer, dtype=like.dtype, count=count).reshape(shape)
 
-    BLOCK_BYTES = 64 << 20
+
+class _Blocks:
+    """The rows of a per-row 2-D array (signatures, band keys) as batches add them, in
+    memory-mapped blocks of ~16 MiB (`_mapped`), so the blocks copied into the
+    near-duplicate subset are returned to the system one by one as they are copied."""
+
+    BLOCK_BYTES = 16 << 20
 
     def __init__(self) -> None:
         self.blocks: list[np.ndarray] = []
@@ -206,7 +218,7 @@ class _Blocks:
         while done < len(values):
             if not self._room:
                 self._room = max(1, self.BLOCK_BYTES // max(1, values[0].nbytes))
-                self.blocks.append(np.empty((self._room, *values.shape[1:]), dtype=values.dtype))
+                self.blocks.append(_mapped(self._room, values))
             block = self.blocks[-1]
             at = len(block) - self._room
             count = min(self._room, len(values) - done)
@@ -219,7 +231,7 @@ class _Blocks:
         the subset is never held beside the whole (at 1M rows the signatures and band keys
         are ~420 MB; concatenated and then indexed they were held up to three times over)."""
         blocks, self.blocks, self._room = self.blocks, [], 0
-        out = np.empty((len(rows), *blocks[0].shape[1:]), dtype=blocks[0].dtype)
+        out = _mapped(len(rows), blocks[0])
         lo = at = 0
         while blocks:
             block = blocks.pop(0)
