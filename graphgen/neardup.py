@@ -27,9 +27,10 @@ numpy work instead of millions of Python sets:
   maintained library (``rensa`` by default, ``datasketch`` as the alternative; see
   BENCHMARKS.md for the measurement that chose rensa).
 - `near_duplicate_clusters`: LSH banding over the signatures in compact arrays (one sort per
-  band), candidate pairs verified by estimated Jaccard, connected components, then inside
-  each component a greedy keep-one pass in priority order, so every removed row is within
-  the threshold of the row it is reported against.
+  band), candidate pairs verified by estimated Jaccard, connected components (folded in
+  band by band, so the pairs are never all held at once), then inside each component a
+  greedy keep-one pass in priority order, so every removed row is within the threshold of
+  the row it is reported against.
 """
 
 from __future__ import annotations

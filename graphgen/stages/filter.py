@@ -52,7 +52,11 @@ hash, MinHash band keys, a 16-bit-per-value signature, flags) and its id; the ro
 (the bytes read) go to an unnamed spool file next to the output (a kill leaves nothing) and
 are copied to kept / removed at the end, runs of kept rows whole. Reading builds no record
 per row (`graphgen.readers.read_question_batches`: the same ids, questions and rejects as
-`read_seeds`); decontamination tokenises and matches 2,000 rows at a time. Outputs
+`read_seeds`); decontamination tokenises and matches 2,000 rows at a time. Band keys and
+signatures (~420 bytes a row) sit in memory-mapped blocks, handed to the clustering block by
+block and freed with it, so the peak is what reading leaves (~0.75 KiB a row at the bench:
+1M rows 1.06 GiB, 2M 1.8 GiB; BENCHMARKS.md, issue 11); a removed row's reason lives only
+while its line is written (kept for all rows only when the store records decisions). Outputs
 are written to temporary files and renamed into place, so an interrupted run leaves the old
 outputs (and the inputs) untouched.
 """
