@@ -5,6 +5,7 @@ and the real sandbox, bounded in time."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -287,15 +288,22 @@ def test_filter_leaves_no_spool_file_after_a_kill(tmp_path):
     out.mkdir()
     stale = out / ".filter-spool-999999999-1.jsonl"  # left by an older version's killed run
     stale.write_text("x\n")
+    # The killed run reads a named pipe: it gets the first 30,000 rows (a whole batch, spooled)
+    # and then waits for more, so the kill lands mid-run however fast filter is.
+    fifo = tmp_path / "feed.jsonl"
+    os.mkfifo(fifo)
     # the rows differ only in their numbers: compared as written, all are distinct
-    proc = popen("filter", src, "-o", out / "kept.jsonl", "--quiet", "--near-numbers", "exact", cwd=tmp_path,
+    proc = popen("filter", fifo, "-o", out / "kept.jsonl", "--quiet", "--near-numbers", "exact", cwd=tmp_path,
                  env=cli_env())
     try:
-        time.sleep(1.5)
-        assert proc.poll() is None, "filter ended before the kill: make the input bigger"
-        assert not list(out.glob(".filter-spool*"))  # the spool has no name, and the stale one went
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        with open(fifo, "w", encoding="utf-8") as feed:
+            feed.writelines(line + "\n" for line in src.read_text(encoding="utf-8").splitlines()[:30000])
+            feed.flush()
+            time.sleep(1.0)  # the first batch is read, spooled and hashed; the run waits on the pipe
+            assert proc.poll() is None, "filter ended while its input was still open"
+            assert not list(out.glob(".filter-spool*"))  # the spool has no name, and the stale one went
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
