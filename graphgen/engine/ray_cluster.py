@@ -217,7 +217,7 @@ class _Block:
 
 # Up to this many CPUs on one node, Ray's own processes (GCS, raylet, workers, the block-log
 # actor) take a large share of the cores the client needs: BENCHMARKS.md measured the Ray
-# path at 4-5x the local engine's wall time on 2 cores.
+# path at 1.9x the local engine's wall time on 2 quiet cores, 4.6x on busy ones.
 SMALL_NODE_CPUS = 8
 
 
@@ -228,7 +228,7 @@ def one_small_node(ray) -> str | None:
     if len(nodes) != 1 or cpus > SMALL_NODE_CPUS:
         return None
     return (f"Ray runs on one node with {cpus} CPUs here: on one machine the local engine (no --ray) is faster, "
-            "since Ray's own processes share the cores the client needs (BENCHMARKS.md: ~4x the wall time on 2 cores); "
+            "since Ray's own processes share the cores the client needs (BENCHMARKS.md: ~2x the wall time on 2 cores); "
             "Ray pays off when its tasks run on other machines")
 
 
