@@ -78,6 +78,11 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
     done("extract", extract.run(settings, store, extract.ExtractInputs(
         seed_files=list(p.seeds), annotations=p.annotations, rejects=out / "rejects.jsonl",
         failures=out / "extract-failures.jsonl", quiet=q)))
+    if not any(c.kind == "topic" for c in store.concepts()):
+        # say what happened here, not sample's "run graphgen extract first": extract just ran
+        raise StageError(f"graphgen run: extraction gave the graph no topic to sample from (see "
+                         f"{out / 'extract-failures.jsonl'} for each failed seed's reply and reason); run the same "
+                         "command again to retry the failed seeds, or use a stronger model (--model)")
     done("sample concepts", sample.run(settings, store, sample.SampleInputs(
         count=p.samples, output=out / "samples.jsonl", seed=p.seed)))
     rows = [out / "generated.jsonl"]

@@ -44,6 +44,9 @@ class SeedQuestion(BaseModel):
 MAX_CONCEPT_NAME = 200
 
 
+_LIST_MARKER = re.compile(r"^\s*(?:[-*\u2022]|\(?\d{1,2}[.)]|\(?[a-z][)])\s+")
+
+
 class ExtractionOutput(BaseModel):
     """What the LLM returns for one seed: MathScale's 1-2 topics and 1-5 knowledge points."""
 
@@ -60,7 +63,9 @@ class ExtractionOutput(BaseModel):
         for name in names:
             if len(name) > MAX_CONCEPT_NAME:
                 raise ValueError(f"a concept name of {len(name)} characters (the cap is {MAX_CONCEPT_NAME})")
-        return names
+        # Models number or bullet their lists ("1. Ratios", "- Ratios"): the marker is not part
+        # of the name (and its digit made every such name look like one naming the problem's numbers)
+        return [_LIST_MARKER.sub("", name) or name for name in names]
 
 
 class GeneratedQA(BaseModel):

@@ -142,3 +142,19 @@ def test_kill_9_anywhere_and_rerun_gives_the_same_dataset(planted_llm, tmp_path)
     run_pipeline(ws, env)
     assert by_id(rows(ws / "out" / "train.jsonl")) == want
     assert by_id(rows(ws / "out" / "train_paths.jsonl")) == want_paths
+
+
+def test_run_says_extraction_failed_when_no_seed_gave_a_concept(fake_llm, tmp_path):
+    # every reply names the problem's numbers: each seed is asked three times and fails
+    fake_llm.script([{"content": json.dumps({"topics": ["Adding 3 and 4"], "knowledge_points": ["3 + 4 = 7"]}),
+                      "times": 50}])
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": f"s{k}", "question": f"What is {k} + 4?"}) + "\n" for k in range(2)))
+    res = graphgen("run", seeds, "-n", "4", "-o", "out", "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url),
+                   check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "extraction gave the graph no topic to sample from" in res.stderr
+    assert "extract-failures.jsonl" in res.stderr and "run `graphgen extract` first" not in res.stderr
+    failures = rows(tmp_path / "out" / "extract-failures.jsonl")
+    assert {f["seed_id"] for f in failures} == {"s0", "s1"}
+    assert all("name the problem's numbers" in f["error"] for f in failures)

@@ -91,3 +91,17 @@ def test_a_reply_made_only_of_prompt_examples_is_asked_again():
     r, _ = ask(t, job.messages, ExtractionOutput, job.check)
     assert r.value.topics == ["Multiplication"] and len(t.bodies) == 2
     assert "prompt's own examples" in t.bodies[1]["messages"][-1]["content"]
+
+
+def test_numbered_and_bulleted_names_lose_their_markers_and_are_not_asked_again():
+    # a small model's "1. The Basics": the list number is no concept, and its digit must not
+    # make the name look like one naming the problem's numbers (every such reply was re-asked
+    # three times and failed)
+    ex = ConceptExtractor("extract_v1")
+    seed = SeedQuestion(id="s1", question="What is 20 percent of 150 apples?", source="t")
+    t = Scripted([{"topics": ["1. Percentages", "2) Ratios"],
+                   "knowledge_points": ["- Percent of a whole", "a) Computing a percentage", "3D shapes"]}])
+    r, client = ask(t, ex.messages(seed), ExtractionOutput, lambda out: ex.all_leaked(out, seed))
+    assert len(t.bodies) == 1 and client.rejected == 0
+    assert r.value.topics == ["Percentages", "Ratios"]
+    assert r.value.knowledge_points == ["Percent of a whole", "Computing a percentage", "3D shapes"]
