@@ -93,6 +93,16 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
         rows.append(out / "fused.jsonl")
         done("generate fusion", generate.run(settings, store, generate.GenerateInputs(
             kind="fusion", input=out / "pairs.jsonl", output=rows[-1], quiet=q)))
+    # a generation step whose every call failed wrote no row: the later stages read the others
+    made = [r for r in rows if r.exists() and r.stat().st_size]
+    for r in rows:
+        if r not in made:
+            result.notes.append(f"{r.name}: no rows written (failures with reasons in {r.with_suffix('.failed.jsonl')})")
+    if not made:
+        raise StageError(f"graphgen run: generation wrote no rows (each failure's reply and reason is in "
+                         f"{rows[0].with_suffix('.failed.jsonl')}); run the same command again to retry them, "
+                         "or use a stronger model (--model)")
+    rows = made
     if p.check:
         # before solve: a row that failed the check is not solved (solve reads the stored check)
         done("check", check.run(settings, store, check.CheckInputs(files=list(rows), out_dir=out / "checked", quiet=q)))

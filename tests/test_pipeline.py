@@ -158,3 +158,14 @@ def test_run_says_extraction_failed_when_no_seed_gave_a_concept(fake_llm, tmp_pa
     failures = rows(tmp_path / "out" / "extract-failures.jsonl")
     assert {f["seed_id"] for f in failures} == {"s0", "s1"}
     assert all("name the problem's numbers" in f["error"] for f in failures)
+
+
+def test_run_says_generation_wrote_nothing_instead_of_an_empty_file_error(fake_llm, tmp_path):
+    fake_llm.script([{"invalid_schema": True, "times": 100}])  # every generation reply misses the schema
+    res = graphgen("run", EXAMPLES / "seeds.jsonl", "--from-annotations", EXAMPLES / "annotations.jsonl", "-n", "3",
+                   "-o", "out", "--no-fusion", "--quiet", cwd=tmp_path, env=cli_env(fake_llm.url), check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "generation wrote no rows" in res.stderr and "generated.failed.jsonl" in res.stderr
+    assert "empty file" not in res.stderr
+    failed = rows(tmp_path / "out" / "generated.failed.jsonl")
+    assert failed and all(r["status"] == "failed" for r in failed)
