@@ -201,9 +201,13 @@ def read_verdicts(path: Path) -> dict[str, SolveVerdict]:
     return {v.question_id: v for v in read_jsonl(Path(path), SolveVerdict)}  # type: ignore[misc]
 
 
-def path_rows(paths: Iterable[SolvePath], verdicts: dict[str, SolveVerdict]) -> Iterator[GeneratedQuestion]:
+def path_rows(paths: Iterable[SolvePath], verdicts: dict[str, SolveVerdict],
+              questions: dict[str, GeneratedQuestion] | None = None) -> Iterator[GeneratedQuestion]:
     """One training row per kept path (paths.jsonl of `graphgen solve`): the question, the
-    path as the solution (a program with what it printed), the path's answer."""
+    path as the solution (a program with what it printed), the path's answer. `questions`
+    (generated rows by id): a path of one carries its lineage (concepts, seeds, exemplars,
+    variant), so the paths dataset can be sliced by topic like the questions'."""
+    questions = questions or {}
     for p in paths:
         v = verdicts.get(p.question_id)
         if v is None:
@@ -214,9 +218,12 @@ def path_rows(paths: Iterable[SolvePath], verdicts: dict[str, SolveVerdict]) -> 
             solution = f"```python\n{p.text.strip()}\n```\n```output\n{printed}\n```"
         else:
             solution = p.text
+        q = questions.get(p.question_id)
         yield GeneratedQuestion(
             id=p.id, kind="path", question=v.question, solution=solution, answer=p.answer or "",
             sample_id=p.question_id, strategy=p.style,
-            seed_ids=[p.question_id] if p.question_kind == "seed" else [],
+            seed_ids=[p.question_id] if p.question_kind == "seed" else (q.seed_ids if q else []),
+            concept_ids=q.concept_ids if q else [], exemplar_seed_ids=q.exemplar_seed_ids if q else [],
+            variant=q.variant if q else None,
             model=p.model, prompt_version=p.prompt_version, usage=p.usage,
         )

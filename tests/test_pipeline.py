@@ -88,6 +88,12 @@ def test_run_exports_only_right_distinct_uncontaminated_rows(planted_llm, tmp_pa
     paths = rows(out / "train_paths.jsonl")
     assert paths and all(int(float(p["metadata"]["answer"])) == truth(p["messages"][0]["content"]) for p in paths)
     assert not {p["metadata"]["sample_id"] for p in paths} & (wrong | copies)
+    # a path carries its question's lineage: its concepts (and a variant's original), as the question's row does
+    by_question = {r["id"]: r for r in generated}
+    for p in paths:
+        q = by_question[p["metadata"]["sample_id"]]
+        assert p["metadata"]["concept_ids"] == q["concept_ids"] and q["concept_ids"]
+        assert (p["metadata"]["variant"] is None) == (q.get("variant") is None)
 
     # the report's figures are the files' counts
     reports = {p.stem.split("-", 1)[1]: json.loads(p.read_text()) for p in sorted((out / "reports").iterdir())}

@@ -436,7 +436,10 @@ def run(settings: Settings, store: GraphStore | None, inputs: ExportInputs) -> E
     if inputs.paths:
         if not verdicts:
             raise StageError(f"{inputs.paths}: no verdicts for these paths; pass --verdicts (solve's verdicts.jsonl)")
-        rows: Iterable[GeneratedQuestion] = path_rows(read_jsonl(inputs.paths, SolvePath), verdicts)
+        # the questions' lineage (concepts, seeds) for their paths: only the fields, only of these questions
+        lineage = {g.id: g.model_copy(update={"question": "", "solution": "", "raw": None})
+                   for g in store.generated() if g.id in verdicts} if store is not None else {}
+        rows: Iterable[GeneratedQuestion] = path_rows(read_jsonl(inputs.paths, SolvePath), verdicts, lineage)
         verification = True
         filtering = Gates.ran(decisions.values(), {"path"})
     else:
