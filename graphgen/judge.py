@@ -221,12 +221,12 @@ class Judge:
 
     def estimate(self, asks: Sequence[JudgeAsk]) -> dict:
         """What judging `asks` would cost (a dry run: no call)."""
-        from graphgen.estimate import estimate_calls
+        from graphgen.estimate import estimate_calls, run_price
 
         distinct = {self.key(a): a for a in asks}
-        est = estimate_calls((a.messages() for a in distinct.values()), self.model,
-                             self.settings.llm.price_for(self.model),
-                             60 if any(a.task == "question_check" for a in distinct.values()) else 30)
+        price, pricing = run_price(self.settings, self.model)  # the Batch API's price with --batch
+        est = estimate_calls((a.messages() for a in distinct.values()), self.model, price,
+                             60 if any(a.task == "question_check" for a in distinct.values()) else 30, pricing=pricing)
         est.pop("first_prompt", None)
         return est
 

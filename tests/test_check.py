@@ -152,6 +152,21 @@ def test_dry_run_estimates_and_calls_nothing(tmp_path, fake_llm):
     assert fake_llm.stats()["total"] == 0
 
 
+def test_dry_run_with_batch_prices_the_judge_at_the_batch_api_price(tmp_path, fake_llm):
+    generated_file(tmp_path)
+
+    def estimate(*extra) -> dict:
+        proc = graphgen("check", tmp_path / "generated.jsonl", "-o", tmp_path / "c", "--dry-run", "--model", "gpt-4o-mini",
+                        *extra, cwd=tmp_path, env=cli_env(fake_llm.url))
+        return json.loads(proc.stdout)["judge"]
+
+    online, batched = estimate(), estimate("--batch")
+    assert online["pricing"] == "online" and batched["pricing"] == "Batch API: 0.5 x online"
+    assert batched["calls"] == online["calls"] == len(JUDGED)
+    assert online["cost_usd_estimate"] > 0 and batched["cost_usd_estimate"] == pytest.approx(online["cost_usd_estimate"] / 2)
+    assert fake_llm.stats()["total"] == 0
+
+
 def test_kill_9_mid_run_then_rerun_gives_the_same_statuses(tmp_path, fake_llm):
     generated_file(tmp_path)
     plant(fake_llm)

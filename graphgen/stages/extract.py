@@ -242,10 +242,11 @@ def run(settings: Settings, store: GraphStore, inputs: ExtractInputs) -> Extract
     extractor = ConceptExtractor(include_solution=opts.include_solution)
     price = settings.llm.price_for(settings.llm.model)
     if inputs.dry_run:
-        from graphgen.estimate import estimate_calls
+        from graphgen.estimate import estimate_calls, run_price
 
         messages = (extractor.messages(unstored[i]) for i in todo)
-        report.estimate = {"seeds": len(todo), **estimate_calls(messages, settings.llm.model, price, 60)}
+        run_at, pricing = run_price(settings, settings.llm.model)
+        report.estimate = {"seeds": len(todo), **estimate_calls(messages, settings.llm.model, run_at, 60, pricing=pricing)}
         report.elapsed_s = time.monotonic() - started
         return report
 

@@ -115,7 +115,7 @@ TYPICAL_COMPLETION_TOKENS = 400  # a question, a worked solution and an answer
 
 
 def estimate_units(units: Iterable[Unit], out_path: Path, shard: Shard, model: str, price,
-                   max_tokens: int | None = None) -> dict:
+                   max_tokens: int | None = None, pricing: str = "online") -> dict:
     """--dry-run: what a run would send (after resume and shard skips), priced at a typical
     reply length and, with `max_tokens`, at the upper bound; calls nothing."""
     from graphgen.estimate import estimate_calls
@@ -123,7 +123,7 @@ def estimate_units(units: Iterable[Unit], out_path: Path, shard: Shard, model: s
     summary = GenerationSummary()
     todo = (u.messages for u in pending_units(units, out_path, shard, summary))
     typical = min(TYPICAL_COMPLETION_TOKENS, max_tokens or TYPICAL_COMPLETION_TOKENS)
-    estimate = estimate_calls(todo, model, price, typical)
+    estimate = estimate_calls(todo, model, price, typical, pricing=pricing)
     if max_tokens and price is not None:
         estimate["cost_usd_upper_bound"] = (estimate["prompt_tokens"] * price.input
                                             + estimate["calls"] * max_tokens * price.output) / 1e6
@@ -391,10 +391,13 @@ def _units(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> tup
 
 def estimate(settings: Settings, store: GraphStore, inputs: GenerateInputs) -> dict:
     """--dry-run: tokens and cost of what `run` would still send; calls nothing."""
+    from graphgen.estimate import run_price
+
     units, _ = _units(settings, store, inputs)
+    price, pricing = run_price(settings, settings.llm.model)
     try:
         return estimate_units(units, inputs.output, Shard.parse(inputs.shard), settings.llm.model,
-                              settings.llm.price_for(settings.llm.model), max_tokens=settings.llm.max_tokens)
+                              price, max_tokens=settings.llm.max_tokens, pricing=pricing)
     except ValueError as exc:  # e.g. a fusion pair whose seed is not in the store
         raise StageError(one_line(exc)) from None
 

@@ -691,12 +691,12 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         return units
 
     if inputs.dry_run:
-        from graphgen.estimate import estimate_calls
+        from graphgen.estimate import estimate_calls, run_price
 
         todo = pending()
-        price = settings.llm.price_for(settings.llm.model)
+        price, pricing = run_price(settings, settings.llm.model)
         est = estimate_calls((u.messages for u in todo), settings.llm.model, price,
-                             sum(TYPICAL_COMPLETION_TOKENS[u.style] for u in todo) // max(1, len(todo)))
+                             sum(TYPICAL_COMPLETION_TOKENS[u.style] for u in todo) // max(1, len(todo)), pricing=pricing)
         est["already_done"] = sum(1 for q in questions for s, n in planned[q.id].items()
                                   for i in range(n) if solver.unit(q, s, i).id in done)
         est["questions"] = len(questions)
