@@ -112,9 +112,19 @@ class StageReport(BaseModel):
 
     stage: str
     llm: LLMTally = Field(default_factory=LLMTally)
+    judge_llm: LLMTally | None = Field(None, description="the model judge's share of `llm` (counted in `llm` too); "
+                                       "None when the stage asked no judge")
+    judge_journalled: int = Field(0, description="judgements read from a journal: paid by an earlier run, not this one")
     elapsed_s: float = 0.0
     notes: list[str] = Field(default_factory=list, description="one-line remarks for the user")
     warnings: list[str] = Field(default_factory=list, description="one-line warnings (the CLI prints them to stderr)")
+
+    def add_judge(self, tally: LLMTally, journalled: int = 0) -> None:
+        """Count a model judge's work (graphgen.judge): in `llm`, the stage's whole tally, and
+        apart in `judge_llm`, so the report can say what the judge cost without counting it twice."""
+        self.llm.add(tally)
+        self.judge_llm = (self.judge_llm or LLMTally()).add(tally)
+        self.judge_journalled += journalled
 
     def lines(self) -> list[str]:
         """What the CLI prints; subclasses extend it with their own counts."""

@@ -621,7 +621,7 @@ def run(settings: Settings, store: GraphStore, inputs: CanonicalizeInputs) -> Ca
             judged_apart=len(proposal.judged_apart),
         )
         if judge is not None:
-            report.llm = judge.tally
+            report.add_judge(judge.tally, judge.from_journal)
         applied = store.concept_merges()
         if applied:
             report.notes.append(f"the workspace already applies {len(applied)} merges; this proposal starts "

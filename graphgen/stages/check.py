@@ -255,9 +255,10 @@ def _run(settings: Settings, store: GraphStore | None, inputs: CheckInputs) -> C
 
             # on the run's [engine]: this process, a Ray cluster (--ray) or the Batch API (--batch)
             got.update(judge.run(todo, label="check", on_judgement=keep, state_dir=out / "judge.runs"))
-        report.llm.add(judge.tally)
         report.judge_calls = len({judge.key(a) for a in todo})
-    report.already_judged = len({judge.key(a) for a in asks.values()}) - report.judge_calls if judge else 0
+    if judge is not None:  # check's every call is the judge's (llm == judge_llm)
+        report.already_judged = len({judge.key(a) for a in asks.values()}) - report.judge_calls
+        report.add_judge(judge.tally, report.already_judged)
     fail_types = list(settings.check.fail_problem_types)
     checks: list[QuestionCheck] = []
     for row in rows:

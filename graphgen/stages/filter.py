@@ -500,7 +500,7 @@ def run(settings: Settings, store=None, inputs: FilterInputs | None = None) -> F
             candidates = np.flatnonzero((kind_of == 0) & _clean(state))
             judged, judge, asked = judge_contamination(settings, state.texts_for_semantic or [], candidates, items,
                                                        quiet=inputs.quiet)
-            report.llm.add(judge.tally)
+            report.add_judge(judge.tally, judge.from_journal)
             report.judge = {"mode": settings.judge.contamination, "model": judge.model, "rows": int(len(candidates)),
                             "pairs": asked, "calls": judge.tally.done, "removed": len(judged),
                             "top_k": settings.judge.contamination_top_k,

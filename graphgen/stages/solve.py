@@ -776,7 +776,7 @@ def _run(settings: Settings, store: GraphStore | None, inputs: SolveInputs) -> S
         for ps in paths_of.values():
             ps.sort(key=lambda p: (p.style, p.index))
         judge = _judge_answers(settings, questions, verdicts, paths_of, checker, inputs.quiet, out)
-        report.llm.add(judge.tally)
+        report.add_judge(judge.tally, judge.from_journal)
         report.judge = _judge_summary(settings.judge.answers, questions, verdicts, judge)
         by_id = {p.id: p for ps in paths_of.values() for p in ps}
         for q in questions:  # paths.jsonl holds every path kept by the rule or by the judge

@@ -945,7 +945,7 @@ def run(settings: Settings, store: GraphStore | None, inputs: VariantsInputs) ->
         finally:
             progress.close()
             if judge is not None:
-                report.llm.add(judge.tally)
+                report.add_judge(judge.tally, judge.from_journal)
                 report.judge.calls, report.judge.from_journal = judge.tally.done, judge.from_journal  # type: ignore[union-attr]
     report.elapsed_s = time.monotonic() - start
     kept = sum(report.kept.values())
