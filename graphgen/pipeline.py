@@ -137,8 +137,10 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
         except StageError as exc:  # no verified path is no reason to lose the report
             result.notes.append(f"paths dataset not written: {exc}")
     page = out / "report.html"
-    # extraction and generation costs are in the store (every run's); the rest from the reports
-    costs = [r for r in reports if json.loads(r.read_text(encoding="utf-8")).get("stage") in ("solve", "sample fusion-pairs")]
+    # extraction and generation costs are in the store (every run's); every other stage's
+    # (check, solve, variants, filter: their judges included) from its report
+    costs = [r for r in reports if json.loads(r.read_text(encoding="utf-8")).get("stage")
+             not in ("extract", "generate questions", "generate fusion")]
     done("report", report_.run(settings, store, report_.ReportInputs(
         output=page, samples=[out / "samples.jsonl"], stage_reports=costs)))
     result.outputs["report"] = str(page)

@@ -113,9 +113,15 @@ def test_run_exports_only_right_distinct_uncontaminated_rows(planted_llm, tmp_pa
     assert summary["written"] == len(train) and summary["written"] + sum(summary["left_out"].values()) == len(generated)
     assert summary["left_out"]["unverified"] == status.get("unverified", 0)
     solve_cost = next(c for c in page["cost_by_stage"] if c["stage"] == "solve")
-    solve_calls = sum(r["llm"]["ok"] + r["llm"]["failed"] for r in (json.loads(p.read_text())
-                      for p in (out / "reports").iterdir()) if r["stage"] == "solve")
-    assert solve_cost["calls"] == solve_calls  # both solve runs (questions and variants) counted
+    solve_llm = [r["llm"] for r in (json.loads(p.read_text()) for p in (out / "reports").iterdir())
+                 if r["stage"] == "solve"]
+    # both solve runs (questions and variants) counted; calls are the paid ones, cache hits apart
+    assert solve_cost["calls"] == sum(t["ok"] + t["failed"] - t["cached"] for t in solve_llm)
+    assert solve_cost["cached"] == sum(t["cached"] for t in solve_llm)
+    # check's judge is paid for too (questions and variants): on the page, as many calls as the server answered
+    check_cost = next(c for c in page["cost_by_stage"] if c["stage"] == "check")
+    judged = planted_llm.stats()["judge_calls"]["question_check"]
+    assert check_cost["calls"] == check_cost["judge_calls"] == judged > 0 and check_cost["prompt_tokens"] > 0
 
     # a second run pays nothing and writes the same dataset
     before = planted_llm.stats()["total"]

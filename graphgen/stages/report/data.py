@@ -105,12 +105,34 @@ class PassRateRow(BaseModel):
 
 
 class StageCost(BaseModel):
+    """One stage's LLM work: what it paid for (its judge's included), and what it did not pay
+    for again (response cache, judge journal)."""
+
     stage: str
-    calls: int = 0
+    calls: int = Field(0, description="calls paid for, ok or failed (not served from the response cache)")
+    cached: int = Field(0, description="replies served from the response cache (not paid)")
+    journalled: int = Field(0, description="judgements read from a journal, paid by an earlier run (not paid now)")
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    cost_known: bool = Field(True, description="False when a model has no price ([llm.prices]): cost_usd is then a floor")
+    judge_calls: int = Field(0, description="of `calls`, the model judge's (graphgen.judge)")
+    judge_tokens: int = Field(0, description="of the tokens, the judge's (prompt + completion)")
+    judge_cost_usd: float = Field(0.0, description="of `cost_usd`, the judge's")
     source: str = ""
+
+    def cost_text(self) -> str:
+        return f"${self.cost_usd:.4f}" if self.cost_known else "cost unknown"
+
+    def plus(self, other: StageCost) -> StageCost:
+        """Two runs of one stage, added up."""
+        out = self.model_copy()
+        for name in ("calls", "cached", "journalled", "prompt_tokens", "completion_tokens", "cost_usd",
+                     "judge_calls", "judge_tokens", "judge_cost_usd"):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        out.cost_known = self.cost_known and other.cost_known
+        out.source = f"{self.source}, {other.source}"
+        return out
 
 
 class WorkspaceReport(StageReport):
@@ -189,7 +211,11 @@ class WorkspaceReport(StageReport):
         if self.removed_by_reason:
             out.append("removed by filter: " + ", ".join(f"{k} {n}" for k, n in sorted(self.removed_by_reason.items())))
         if self.cost_by_stage:
-            out.append("cost: " + ", ".join(f"{c.stage} ${c.cost_usd:.4f}" for c in self.cost_by_stage))
+            out.append("cost: " + ", ".join(
+                f"{c.stage} {c.cost_text()} ({c.calls} calls"
+                + (f", judge {c.judge_calls}" if c.judge_calls else "")
+                + (f", {c.cached} cached" if c.cached else "") + (f", {c.journalled} journalled" if c.journalled else "")
+                + ")" for c in self.cost_by_stage))
         out.extend(self.notes)
         return out
 
@@ -319,16 +345,40 @@ def _coverage(concept_sets: Iterable[Iterable[str]], known: set[str]) -> list[Co
     return points
 
 
-def _usage_cost(usages: Iterable[dict | None], stage: str, source: str) -> StageCost | None:
+def _usage_cost(settings: Settings, usages: Iterable[dict | None], stage: str, source: str) -> StageCost | None:
+    """A stage's cost from the usage its stored rows carry (every run's)."""
     cost = StageCost(stage=stage, source=source)
     for u in usages:
-        if not u or u.get("cached"):
+        if not u:
+            continue
+        if u.get("cached"):
+            cost.cached += 1
             continue
         cost.calls += 1
         cost.prompt_tokens += int(u.get("prompt_tokens") or 0)
         cost.completion_tokens += int(u.get("completion_tokens") or 0)
         cost.cost_usd += float(u.get("cost_usd") or 0.0)
-    return cost if cost.calls else None
+        if u.get("model") and settings.llm.price_for(str(u["model"])) is None:
+            cost.cost_known = False
+    return cost if cost.calls or cost.cached else None
+
+
+def _report_cost(data: dict, path: Path) -> StageCost | None:
+    """A stage's cost from its report JSON (`--report FILE`, or `graphgen run`'s
+    `reports/<n>-<stage>.json`): this run's whole tally, its judge's share apart."""
+    llm = data.get("llm") or {}
+    judge = data.get("judge_llm") or {}
+    cached = int(llm.get("cached", 0))
+    cost = StageCost(stage=str(data.get("stage") or path.stem),
+                     calls=int(llm.get("ok", 0)) + int(llm.get("failed", 0)) - cached, cached=cached,
+                     journalled=int(data.get("judge_journalled", 0)),
+                     prompt_tokens=int(llm.get("prompt_tokens", 0)),
+                     completion_tokens=int(llm.get("completion_tokens", 0)),
+                     cost_usd=float(llm.get("cost_usd", 0.0)), cost_known=bool(llm.get("cost_known", True)),
+                     judge_calls=int(judge.get("ok", 0)) + int(judge.get("failed", 0)) - int(judge.get("cached", 0)),
+                     judge_tokens=int(judge.get("prompt_tokens", 0)) + int(judge.get("completion_tokens", 0)),
+                     judge_cost_usd=float(judge.get("cost_usd", 0.0)), source=str(path))
+    return cost if cost.calls or cost.cached or cost.journalled else None
 
 
 def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> WorkspaceReport:
@@ -392,7 +442,7 @@ def collect(settings: Settings, store: GraphStore, inputs: ReportInputs) -> Work
         store, inputs, generated, by_id, topic_ids)
     rep.removed_by_reason, rep.removed_source = _removed(inputs, store)
     _checks_and_difficulty(store, rep)
-    rep.cost_by_stage = _costs(store, generated, inputs)
+    rep.cost_by_stage = _costs(settings, store, generated, inputs)
     rep.examples = _examples(store, generated, opts.examples)
     return rep
 
@@ -498,14 +548,24 @@ def _removed(inputs: ReportInputs, store=None) -> tuple[dict[str, int], str | No
     return dict(sorted(counts.items())), source
 
 
-def _costs(store, generated, inputs: ReportInputs) -> list[StageCost]:
+def _costs(settings: Settings, store, generated, inputs: ReportInputs) -> list[StageCost]:
+    """Every paid LLM call, per stage, counted once. The store holds the usage of extraction,
+    generated rows (questions, fusion, variants' rewrites) and solve's paths, over every run;
+    stage reports hold a run's whole tally, judge included (check, solve's and variants'
+    answer judge, filter's contamination judge, canonicalize's judge). A stage report
+    replaces the store's figure for its stage (it has the judge the store lacks); two reports
+    of one stage add up."""
     rows: dict[str, StageCost] = {}
-    extract = _usage_cost((e.usage.model_dump() if e.usage else None for e in store.extractions()), "extract", "the store")
+    extract = _usage_cost(settings, (e.usage.model_dump() if e.usage else None for e in store.extractions()),
+                          "extract", "the store")
     if extract:
         rows["extract"] = extract
     for kind in sorted({g.kind for g in generated}):
-        stage = {"concepts": "generate questions", "fusion": "generate fusion"}.get(kind, f"generate {kind}")
-        cost = _usage_cost((g.usage.model_dump() if g.usage else None for g in generated if g.kind == kind), stage, "the store")
+        # variants' rows: the rewrite's usage; the variants stage report adds its judge
+        stage = {"concepts": "generate questions", "fusion": "generate fusion", "variant": "variants"}.get(
+            kind, f"generate {kind}")
+        cost = _usage_cost(settings, (g.usage.model_dump() if g.usage else None for g in generated if g.kind == kind),
+                           stage, "the store")
         if cost:
             rows[stage] = cost
     if callable(getattr(store, "verdicts", None)):  # solve's cost, recorded per question
@@ -516,17 +576,9 @@ def _costs(store, generated, inputs: ReportInputs) -> list[StageCost]:
                                       completion_tokens=sum(v.completion_tokens for v in paid),
                                       cost_usd=sum(v.cost_usd for v in paid), source="the store")
     for p in inputs.stage_reports:
-        data = _read_json(p)
-        llm = data.get("llm") or {}
-        stage = str(data.get("stage") or p.stem)
-        cost = StageCost(stage=stage, calls=int(llm.get("ok", 0)) + int(llm.get("failed", 0)),
-                         prompt_tokens=int(llm.get("prompt_tokens", 0)),
-                         completion_tokens=int(llm.get("completion_tokens", 0)),
-                         cost_usd=float(llm.get("cost_usd", 0.0)), source=str(p))
-        if stage in rows and rows[stage].source != "the store":  # two runs of one stage add up
-            was = rows[stage]
-            cost = StageCost(stage=stage, calls=was.calls + cost.calls, prompt_tokens=was.prompt_tokens + cost.prompt_tokens,
-                             completion_tokens=was.completion_tokens + cost.completion_tokens,
-                             cost_usd=was.cost_usd + cost.cost_usd, source=f"{was.source}, {p}")
-        rows[stage] = cost
+        cost = _report_cost(_read_json(p), p)
+        if cost is None:
+            continue
+        was = rows.get(cost.stage)
+        rows[cost.stage] = was.plus(cost) if was is not None and was.source != "the store" else cost
     return list(rows.values())

@@ -16,7 +16,7 @@ from graphgen.stages.report.charts import (
     svg_grouped,
     svg_line,
 )
-from graphgen.stages.report.data import WorkspaceReport
+from graphgen.stages.report.data import StageCost, WorkspaceReport
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -175,9 +175,17 @@ def render_html(rep: WorkspaceReport, title: str = "graphgen report") -> str:
             for k, v in rep.seed_fields.items()) + "</div>"))
 
     if rep.cost_by_stage:
-        cost = _table(["stage", "calls", "prompt tokens", "completion tokens", "cost (USD)", "from"],
-                      [(c.stage, c.calls, c.prompt_tokens, c.completion_tokens, f"${c.cost_usd:.4f}", c.source)
-                       for c in rep.cost_by_stage])
+        total = StageCost(stage="total", cost_known=all(c.cost_known for c in rep.cost_by_stage))
+        for c in rep.cost_by_stage:
+            total = total.plus(c)
+        cost = _table(["stage", "calls paid", "cached", "journalled", "prompt tokens", "completion tokens", "cost (USD)",
+                       "of which judge: calls", "judge tokens", "judge cost", "from"],
+                      [(c.stage, c.calls, c.cached, c.journalled, c.prompt_tokens, c.completion_tokens, c.cost_text(),
+                        c.judge_calls, c.judge_tokens, f"${c.judge_cost_usd:.4f}" if c.judge_calls else "–", c.source)
+                       for c in rep.cost_by_stage]
+                      + [("total", total.calls, total.cached, total.journalled, total.prompt_tokens,
+                          total.completion_tokens, total.cost_text(), total.judge_calls, total.judge_tokens,
+                          f"${total.judge_cost_usd:.4f}", "")])
         plot = _plot("tokens", "Tokens by stage", svg_grouped(
             [c.stage for c in rep.cost_by_stage],
             {"prompt tokens": [c.prompt_tokens for c in rep.cost_by_stage],
