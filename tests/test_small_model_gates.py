@@ -105,3 +105,18 @@ def test_numbered_and_bulleted_names_lose_their_markers_and_are_not_asked_again(
     assert len(t.bodies) == 1 and client.rejected == 0
     assert r.value.topics == ["Percentages", "Ratios"]
     assert r.value.knowledge_points == ["Percent of a whole", "Computing a percentage", "3D shapes"]
+
+
+def test_a_question_restating_its_seed_in_another_order_is_a_copy():
+    # a 0.5B model's "new" question on unseen seeds: the seed's sentences reordered, its numbers kept
+    seed = "Brian has zero fewer oranges than Marcie. Marcie has 12 oranges. How many oranges does Brian have?"
+    copied = "How many oranges does Brian have if he has zero fewer oranges than Marcie, and Marcie has 12 oranges?"
+    assert copy_overlap(copied, seed) < 0.5  # the 5-gram share alone lets it through
+    check = copy_check([("asdiv-19", seed)], 0.5)
+    why = check(GeneratedQA(question=copied, solution="12 - 0 = 12", answer="12"))
+    assert why and "restates its exemplar seed asdiv-19" in why
+    # the same situation with other numbers, or other words around the same numbers, is new
+    assert check(GeneratedQA(question=copied.replace("12", "15"), solution="s", answer="15")) is None
+    assert check(GeneratedQA(question="A shop sold 12 kites on Monday and none on Tuesday. How many kites did it "
+                                      "sell in the two days?", solution="s", answer="12")) is None
+    assert copy_check([("s", seed)], 1.0) is None  # max_copy_overlap = 1 turns every copy check off
