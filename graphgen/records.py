@@ -395,7 +395,7 @@ class QuestionCheck(BaseModel):
                                "(empty_question, truncated, ill_posed, multiple_answers, proof, invalid, ...)")
     reason: str = Field("", description="the deciding reason in one line (the rule's finding or the judge's reason)")
     answer_type: AnswerType | None = Field(None, description="the rule's where it is sure, else the judge's")
-    problem_type: ProblemType | None = Field(None, description="the judge's; None without a judge")
+    problem_type: ProblemType | None = Field(None, description="the judge's, unless a rule contradicts it (multiple choice with no options in the question: regular); None without a judge")
     well_posed: bool | None = None
     single_answer: bool | None = None
     rule: str | None = Field(None, description="the rule pre-check's finding (empty or truncated question), if any")

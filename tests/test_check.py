@@ -128,6 +128,21 @@ def test_a_problem_type_can_be_made_to_fail_without_a_new_call(tmp_path, fake_ll
     assert fake_llm.stats()["total"] == calls
 
 
+def test_multiple_choice_without_options_is_a_misread_the_rule_corrects(tmp_path, fake_llm):
+    # a 0.5B judge called plain word problems multiple choice; options in the question decide
+    plain = [r for r in ROWS if r["truth"] == "well_posed"][0]
+    mc = dict(plain, id="mc-1", question=plain["question"].strip() + "\nChoices:\nA) 3\nB) 4\nC) 5", answer="B")
+    generated_file(tmp_path, [plain, mc])
+    said = {"problem_type": "multiple_choice", "answer_type": "multiple_choice"}
+    fake_llm.configure(judge={"question_check": {plain["question"].strip(): said, mc["question"].strip(): said}})
+    _, checks = check(tmp_path, fake_llm, "--fail-type", "multiple_choice")
+    wrong, right = checks[plain["id"]], checks["mc-1"]
+    assert wrong["problem_type"] == "regular" and wrong["answer_type"] != "multiple_choice"
+    assert wrong["status"] == "passed" and wrong["judge"]["problem_type"] == "multiple_choice"  # its reply is kept
+    assert right["problem_type"] == "multiple_choice" and right["answer_type"] == "multiple_choice"
+    assert right["status"] == "failed" and right["reasons"] == ["multiple_choice"]
+
+
 def test_no_reply_is_unknown_never_passed_and_asked_again(tmp_path, fake_llm):
     rows = [r for r in ROWS if r["truth"] == "well_posed"][:4]
     generated_file(tmp_path, rows)

@@ -178,12 +178,18 @@ def decide(row: GeneratedQuestion, judgement: Judgement | None, *, key: str, fai
     check.judge = reply
     check.well_posed, check.single_answer = reply.well_posed == "yes", reply.single_answer == "yes"
     check.problem_type = reply.problem_type
+    if reply.problem_type == "multiple_choice" and not _OPTIONS.search(row.question):
+        # a rule where one is reliable: no options, no multiple choice (a 0.5B judge called every
+        # plain word problem multiple choice); the judge's own reply stays in `check.judge`
+        check.problem_type = "regular"
     check.answer_type = check.rule_answer_type or reply.answer_type
+    if check.answer_type == "multiple_choice" and not _OPTIONS.search(row.question):
+        check.answer_type = None  # unknown: the rule could not read it and the judge misread it
     reasons = []
     if not check.well_posed:
         reasons.append("ill_posed")
-    if reply.problem_type in fail_problem_types:
-        reasons.append(reply.problem_type)
+    if check.problem_type in fail_problem_types:
+        reasons.append(check.problem_type)
     elif reply.answer_type == "proof" and "proof" in fail_problem_types:
         reasons.append("proof")
     if not check.single_answer:
