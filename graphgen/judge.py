@@ -163,6 +163,14 @@ class Judge:
                 if j.verdict is not None and j.key not in self._done:
                     self._done[j.key] = j
 
+    def pending(self, asks: Iterable[JudgeAsk], journal: Path | None = None) -> list[JudgeAsk]:
+        """The distinct asks neither judged in this process nor in `journal`: what `run` would
+        pay for (a dry run's estimate)."""
+        if journal is not None:
+            self._read_journal(journal)
+        distinct = {self.key(a): a for a in asks}
+        return [a for k, a in distinct.items() if k not in self._done]
+
     def run(self, asks: Iterable[JudgeAsk], *, label: str = "judge",
             on_judgement: Callable[[Judgement], None] | None = None,
             journal: Path | None = None, state_dir: Path | None = None) -> dict[str, Judgement]:

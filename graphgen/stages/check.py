@@ -40,7 +40,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from graphgen.config import Settings
-from graphgen.jsonl import open_for_append, read_jsonl, write_jsonl
+from graphgen.jsonl import write_jsonl
 from graphgen.judge import PROMPTS as JUDGE_PROMPTS, Judge, JudgeAsk, Judgement, per_thousand
 from graphgen.records import AnswerType, GeneratedQuestion, QuestionCheck
 from graphgen.rows import lock_output, rows_to_read, stable_id
@@ -234,16 +234,10 @@ def _run(settings: Settings, store: GraphStore | None, inputs: CheckInputs) -> C
         for row in rows:
             if rule_problem(row.question) is None:
                 asks[row.id] = JudgeAsk(task="question_check", first=row.question.strip(), second=row.answer.strip())
-    journal: dict[str, Judgement] = {}
-    if journal_path.exists() and journal_path.stat().st_size:
-        for j in read_jsonl(journal_path, Judgement, own_output=True):
-            if j.check is not None:
-                journal[j.key] = j
-    todo = [a for a in asks.values() if judge is not None and judge.key(a) not in journal]
+    todo = judge.pending(asks.values(), journal_path) if judge is not None else []
     if inputs.dry_run:
         report.estimate = {"rows": len(rows), "mode": mode, "rule_failed": sum(1 for r in rows if rule_problem(r.question)),
-                           "already_judged": len({judge.key(a) for a in asks.values()}) - len({judge.key(a) for a in todo})
-                           if judge else 0}
+                           "already_judged": len({judge.key(a) for a in asks.values()}) - len(todo) if judge else 0}
         if judge is not None:
             report.estimate["judge"] = {"model": judge.model, "prompt_version": JUDGE_PROMPTS["question_check"],
                                         **judge.estimate(todo)}
@@ -251,20 +245,14 @@ def _run(settings: Settings, store: GraphStore | None, inputs: CheckInputs) -> C
         return report
 
     out.mkdir(parents=True, exist_ok=True)
-    got: dict[str, Judgement] = dict(journal)
-    if judge is not None and todo:
-        with open_for_append(journal_path) as fh:
-            def keep(j: Judgement) -> None:
-                if j.check is not None:  # only valid replies are done; a failed one is asked again next run
-                    fh.write(j.model_dump_json() + "\n")
-                    fh.flush()
-
-            # on the run's [engine]: this process, a Ray cluster (--ray) or the Batch API (--batch)
-            got.update(judge.run(todo, label="check", on_judgement=keep, state_dir=out / "judge.runs"))
-        report.judge_calls = len({judge.key(a) for a in todo})
-    if judge is not None:  # check's every call is the judge's (llm == judge_llm)
-        report.already_judged = len({judge.key(a) for a in asks.values()}) - report.judge_calls
-        report.add_judge(judge.tally, report.already_judged)
+    got: dict[str, Judgement] = {}
+    if judge is not None:
+        # journalled as they arrive (a failed reply is asked again next run), on the run's
+        # [engine]: this process, a Ray cluster (--ray) or the Batch API (--batch)
+        got = judge.run(asks.values(), label="check", journal=journal_path, state_dir=out / "judge.runs")
+        report.judge_calls = len(todo)
+        report.already_judged = judge.from_journal
+        report.add_judge(judge.tally, report.already_judged)  # check's every call is the judge's
     fail_types = list(settings.check.fail_problem_types)
     checks: list[QuestionCheck] = []
     for row in rows:
