@@ -66,13 +66,14 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
     result = PipelineReport()
     reports: list[Path] = []
 
-    def done(name: str, rep: StageReport) -> None:
+    def done(name: str, rep: StageReport) -> StageReport:
         path = out / "reports" / f"{len(reports) + 1:02d}-{name.replace(' ', '-')}.json"
         path.write_text(json.dumps(rep.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         reports.append(path)
         result.stages.append({"stage": name, "report": str(path)})
         if on_stage is not None:
             on_stage(name, rep)
+        return rep
 
     q = inputs.quiet
     done("extract", extract.run(settings, store, extract.ExtractInputs(
@@ -85,24 +86,20 @@ def run(settings: Settings, store: GraphStore, inputs: PipelineInputs,
                          "command again to retry the failed seeds, or use a stronger model (--model)")
     done("sample concepts", sample.run(settings, store, sample.SampleInputs(
         count=p.samples, output=out / "samples.jsonl", seed=p.seed)))
-    rows = [out / "generated.jsonl"]
-    done("generate questions", generate.run(settings, store, generate.GenerateInputs(
-        kind="questions", input=out / "samples.jsonl", output=rows[0], quiet=q)))
+    generated = {out / "generated.jsonl": done("generate questions", generate.run(settings, store, generate.GenerateInputs(
+        kind="questions", input=out / "samples.jsonl", output=out / "generated.jsonl", quiet=q)))}
     if p.fusion:
         done("sample fusion-pairs", pairs.run(settings, store, pairs.PairsInputs(output=out / "pairs.jsonl", quiet=q)))
-        rows.append(out / "fused.jsonl")
-        done("generate fusion", generate.run(settings, store, generate.GenerateInputs(
-            kind="fusion", input=out / "pairs.jsonl", output=rows[-1], quiet=q)))
+        generated[out / "fused.jsonl"] = done("generate fusion", generate.run(settings, store, generate.GenerateInputs(
+            kind="fusion", input=out / "pairs.jsonl", output=out / "fused.jsonl", quiet=q)))
     # a generation step whose every call failed wrote no row: the later stages read the others
-    made = [r for r in rows if r.exists() and r.stat().st_size]
-    for r in rows:
-        if r not in made:
-            result.notes.append(f"{r.name}: no rows written (failures with reasons in {r.with_suffix('.failed.jsonl')})")
-    if not made:
-        raise StageError(f"graphgen run: generation wrote no rows (each failure's reply and reason is in "
-                         f"{rows[0].with_suffix('.failed.jsonl')}); run the same command again to retry them, "
-                         "or use a stronger model (--model)")
-    rows = made
+    rows = [r for r in generated if r.exists() and r.stat().st_size]
+    failures = [rep.failures_path for r, rep in generated.items() if r not in rows and rep.failures_path]
+    result.notes += [f"{r.name}: no rows written" for r in generated if r not in rows]
+    if not rows:
+        raise StageError("graphgen run: generation wrote no rows (" + (
+            f"each failure's reply and reason is in {', '.join(failures)}" if failures else "nothing to generate from")
+            + "); run the same command again to retry them, or use a stronger model (--model)")
     if p.check:
         # before solve: a row that failed the check is not solved (solve reads the stored check)
         done("check", check.run(settings, store, check.CheckInputs(files=list(rows), out_dir=out / "checked", quiet=q)))
